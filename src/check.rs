@@ -1,0 +1,50 @@
+//! `check`: everything that can be validated without calling an API (and, with `--connect`,
+//! each source's identity endpoint).
+
+use crate::config::{Job, Secrets};
+use crate::error::{Error, Result};
+
+/// Validates a job and prints what was checked; the first problem is the error.
+pub async fn run(job: &Job, secrets: &Secrets, connect: bool) -> Result<Vec<String>> {
+    let mut lines = vec![format!("job file {}: valid (job {})", job.path.display(), job.name())];
+    let contracts = crate::contract::all()?;
+    lines.push(format!("contracts: {} valid", contracts.len()));
+    for m in crate::transform::all_models()? {
+        crate::contract::model(&m.layer, &m.name)?;
+    }
+    let seeds = crate::seeds::load(job)?;
+    lines.push(format!(
+        "seeds: {} valid ({} from the job, the rest shipped defaults)",
+        seeds.len(),
+        seeds.iter().filter(|s| !s.origin.starts_with("default")).count()
+    ));
+    let mut missing = Vec::new();
+    for (key, var) in job.credential_vars() {
+        match secrets.get(&key, &var) {
+            Ok(_) => lines.push(format!("credential {var} (named by `{key}`): set")),
+            Err(_) => missing.push(format!("{var} (named by `{key}`)")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::config(format!("credential variable(s) not set: {}", missing.join(", "))));
+    }
+    if connect && let Some(cfg) = &job.file.sources.klaviyo {
+        let engine = crate::sources::klaviyo::engine(cfg, secrets)?;
+        let url = format!("{}/api/accounts", cfg.base_url.trim_end_matches('/'));
+        let bucket = crate::http::RateBucket { name: "accounts", burst_per_second: 1, steady_per_minute: 15 };
+        engine.get_json(&url, bucket).await.map_err(|e| {
+            if e.is_auth() {
+                Error::config(format!("source klaviyo: check the API key: {e}"))
+            } else {
+                Error::Source {
+                    source_name: "klaviyo".into(),
+                    stream: "accounts".into(),
+                    message: e.to_string(),
+                    cause: None,
+                }
+            }
+        })?;
+        lines.push("source klaviyo: connected (GET /api/accounts)".into());
+    }
+    Ok(lines)
+}

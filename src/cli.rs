@@ -1,0 +1,82 @@
+//! The command line (clap derive). `check` never calls an API unless `--connect` is given.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "lifecycle-etl", version, about = "Nightly ETL behind the Lifecycle Performance Dashboard.")]
+pub struct Cli {
+    /// Log format; `auto` is readable text on a terminal and JSON lines otherwise (Kubernetes).
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "LOG_FORMAT", global = true)]
+    pub log_format: LogFormat,
+    /// Hide progress bars even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sync every configured source, then transform, then report (the CronJob entrypoint).
+    Run {
+        #[arg(long, env = "LIFECYCLE_JOB")]
+        job: PathBuf,
+        /// Month of the report, YYYY-MM; default: the latest month with data.
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// Land raw data from the sources.
+    Sync {
+        #[arg(long, env = "LIFECYCLE_JOB")]
+        job: PathBuf,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        stream: Option<String>,
+        /// Forget saved state and read from each stream's start date.
+        #[arg(long)]
+        full_refresh: bool,
+    },
+    /// Rebuild staging and marts from what landing committed.
+    Transform {
+        #[arg(long, env = "LIFECYCLE_JOB")]
+        job: PathBuf,
+    },
+    /// Write the month's dashboard.
+    Report {
+        #[arg(long, env = "LIFECYCLE_JOB")]
+        job: PathBuf,
+        #[arg(long)]
+        month: Option<String>,
+        /// Also write the HTML file here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Simulated brand → fake APIs on 127.0.0.1 → the same code path as `run`, into a local folder.
+    Demo {
+        #[arg(long, default_value = "lifecycle-demo")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Population multiplier: 1 is a small brand, 1000 about two million customers.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+    },
+    /// Validate the job file, the contracts, the seeds and that every credential variable is set.
+    Check {
+        #[arg(long, env = "LIFECYCLE_JOB")]
+        job: PathBuf,
+        /// Also call each source's identity endpoint.
+        #[arg(long)]
+        connect: bool,
+    },
+}

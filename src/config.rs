@@ -1,0 +1,377 @@
+//! Job files: `jobs/<job>.toml` parsed into a validated [`Job`].
+//!
+//! Unknown keys are errors (a misspelt key must fail at start-up, not be ignored), and every
+//! error names the file, the key and what was expected. Secrets are never in the file: it
+//! names the environment variable that holds each one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A parsed job file. Field names are the TOML keys; other tools generate these files, so the
+/// spelling is fixed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    pub job: JobSection,
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub run: RunConfig,
+    #[serde(default)]
+    pub sources: SourcesConfig,
+}
+
+/// `[job]`: identity and reporting conventions.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    /// Job name: names the lock, the run manifests and the seeds folder.
+    pub name: String,
+    /// IANA timezone every local date is computed in (models.md 1.1).
+    pub reporting_timezone: String,
+    /// ISO 4217 currency of every money column.
+    pub reporting_currency: String,
+    /// Pins the data cut-off (models.md 1.5) so re-runs are reproducible; default: derived.
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// `[storage]`: where raw data, state and marts live.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `file:///abs/path`, `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`.
+    pub url: String,
+    /// S3-compatible endpoint (MinIO, moto, R2...); default: AWS.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// S3 region; default: from the environment, else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Allow plain `http://` endpoints (test servers only).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Path-style requests (`endpoint/bucket/key`), which most S3-compatible servers need.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Name of the variable holding a static access key id; default: workload identity or the
+    /// standard AWS environment.
+    #[serde(default)]
+    pub access_key_id_env: Option<String>,
+    /// Name of the variable holding the static secret key that goes with `access_key_id_env`.
+    #[serde(default)]
+    pub secret_access_key_env: Option<String>,
+}
+
+/// `[run]`: how a run behaves.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Lease of the run lock; a lock older than this (not renewed) is taken over.
+    pub lock_ttl_seconds: u64,
+    /// Records per landed Parquet file part; bounds memory whatever the history length.
+    pub batch_rows: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self { lock_ttl_seconds: 600, batch_rows: 50_000 }
+    }
+}
+
+/// `[sources.*]`: one table per configured source.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    #[serde(default)]
+    pub klaviyo: Option<KlaviyoConfig>,
+    #[serde(default)]
+    pub shopify: Option<ShopifyConfig>,
+}
+
+/// `[sources.klaviyo]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KlaviyoConfig {
+    /// API root; overridable so tests and the demo point at the fake server.
+    pub base_url: String,
+    /// Name of the variable holding the private API key (`pk_...`).
+    pub api_key_env: String,
+    /// Earliest date to sync on a first run.
+    pub start_date: NaiveDate,
+    /// The pinned `revision` header.
+    #[serde(default = "default_klaviyo_revision")]
+    pub revision: String,
+    /// Per-stream options, keyed by stream name.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamOptions>,
+}
+
+fn default_klaviyo_revision() -> String {
+    "2026-10-15".to_string()
+}
+
+/// `[sources.shopify]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyConfig {
+    pub base_url: String,
+    /// Name of the variable holding the Admin API access token.
+    pub access_token_env: String,
+    #[serde(default = "default_shopify_version")]
+    pub api_version: String,
+    pub start_date: NaiveDate,
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamOptions>,
+}
+
+fn default_shopify_version() -> String {
+    "2026-10".to_string()
+}
+
+/// `[sources.<source>.streams.<stream>]`: options any stream accepts.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamOptions {
+    /// Set false to skip the stream.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Records per page; default: the endpoint's maximum.
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// Width of one incremental window in days.
+    #[serde(default)]
+    pub window_days: Option<u32>,
+    /// Days re-read behind the watermark for late records.
+    #[serde(default)]
+    pub lookback_days: Option<u32>,
+    /// Windows fetched at once.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+impl StreamOptions {
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+}
+
+/// A job file with where it came from, validated.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub file: JobFile,
+    /// The file it was read from (`<embedded>` for built-in jobs).
+    pub path: PathBuf,
+    /// `jobs/<stem>/seeds/`: seeds people maintain, beside the job file.
+    pub seeds_dir: Option<PathBuf>,
+    pub timezone: chrono_tz::Tz,
+}
+
+impl Job {
+    /// Reads and validates a job file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config_with(format!("cannot read job file {}", path.display()), e))?;
+        let mut job = Self::parse(&text, path)?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let seeds = path.parent().unwrap_or(Path::new(".")).join(stem).join("seeds");
+        job.seeds_dir = seeds.is_dir().then_some(seeds);
+        Ok(job)
+    }
+
+    /// Parses job-file text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let file: JobFile = toml::from_str(text)
+            .map_err(|e| Error::config(format!("job file {}: {}", path.display(), e.to_string().trim_end())))?;
+        let job = Self::validate(file, path)?;
+        Ok(job)
+    }
+
+    fn validate(file: JobFile, path: &Path) -> Result<Self> {
+        let bad = |key: &str, expected: &str, got: &str| {
+            Error::config(format!("job file {}: key `{key}`: expected {expected}, got {got:?}", path.display()))
+        };
+        let name = &file.job.name;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(bad("job.name", "letters, digits, '-' or '_'", name));
+        }
+        let timezone: chrono_tz::Tz = file.job.reporting_timezone.parse().map_err(|_| {
+            bad("job.reporting_timezone", "an IANA timezone such as America/New_York", &file.job.reporting_timezone)
+        })?;
+        let cur = &file.job.reporting_currency;
+        if cur.len() != 3 || !cur.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(bad("job.reporting_currency", "an ISO 4217 code such as USD", cur));
+        }
+        crate::storage::StorageUrl::parse(&file.storage.url)
+            .map_err(|why| bad("storage.url", &why, &file.storage.url))?;
+        if file.storage.access_key_id_env.is_some() != file.storage.secret_access_key_env.is_some() {
+            return Err(Error::config(format!(
+                "job file {}: keys `storage.access_key_id_env` and `storage.secret_access_key_env` go together",
+                path.display()
+            )));
+        }
+        if file.run.batch_rows == 0 {
+            return Err(bad("run.batch_rows", "a positive number", "0"));
+        }
+        if let Some(k) = &file.sources.klaviyo {
+            check_url(&k.base_url).map_err(|why| bad("sources.klaviyo.base_url", &why, &k.base_url))?;
+            check_env_name(&k.api_key_env, "sources.klaviyo.api_key_env", path)?;
+            for stream in k.streams.keys() {
+                if !crate::sources::klaviyo::STREAMS.iter().any(|s| s.name == stream) {
+                    let known: Vec<_> = crate::sources::klaviyo::STREAMS.iter().map(|s| s.name).collect();
+                    return Err(bad(
+                        &format!("sources.klaviyo.streams.{stream}"),
+                        &format!("one of {}", known.join(", ")),
+                        stream,
+                    ));
+                }
+            }
+        }
+        for (key, var) in [
+            ("storage.access_key_id_env", &file.storage.access_key_id_env),
+            ("storage.secret_access_key_env", &file.storage.secret_access_key_env),
+        ] {
+            if let Some(var) = var {
+                check_env_name(var, key, path)?;
+            }
+        }
+        if let Some(s) = &file.sources.shopify {
+            check_url(&s.base_url).map_err(|why| bad("sources.shopify.base_url", &why, &s.base_url))?;
+            check_env_name(&s.access_token_env, "sources.shopify.access_token_env", path)?;
+        }
+        Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone })
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.file.job.name
+    }
+
+    /// Every `(key, variable name)` of a secret the job needs.
+    pub fn credential_vars(&self) -> Vec<(String, String)> {
+        let mut vars = Vec::new();
+        if let Some(k) = &self.file.sources.klaviyo {
+            vars.push(("sources.klaviyo.api_key_env".into(), k.api_key_env.clone()));
+        }
+        if let Some(s) = &self.file.sources.shopify {
+            vars.push(("sources.shopify.access_token_env".into(), s.access_token_env.clone()));
+        }
+        if let (Some(a), Some(b)) = (&self.file.storage.access_key_id_env, &self.file.storage.secret_access_key_env) {
+            vars.push(("storage.access_key_id_env".into(), a.clone()));
+            vars.push(("storage.secret_access_key_env".into(), b.clone()));
+        }
+        vars
+    }
+}
+
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("an http(s) URL ({e})"))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(()),
+        _ => Err("an http(s) URL".into()),
+    }
+}
+
+/// The value is not echoed: someone may have pasted the secret itself into the file.
+fn check_env_name(name: &str, key: &str, path: &Path) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "job file {}: key `{key}`: expected the NAME of an environment variable (letters, digits, '_'), \
+             never the secret itself; the value is not shown",
+            path.display()
+        )))
+    }
+}
+
+/// Where secret values come from: the process environment, or values a caller supplies (the
+/// demo passes its fake keys this way instead of touching the environment).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    overrides: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    /// Adds a value for a variable name, used before the environment.
+    pub fn with(mut self, var: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.insert(var.into(), value.into());
+        self
+    }
+
+    /// The value of `var`, or a configuration error naming the key that named it.
+    pub fn get(&self, key: &str, var: &str) -> Result<String> {
+        if let Some(v) = self.overrides.get(var) {
+            return Ok(v.clone());
+        }
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(v),
+            _ => Err(Error::config(format!("environment variable {var} (named by `{key}`) is not set"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[job]
+name = "acme"
+reporting_timezone = "America/New_York"
+reporting_currency = "USD"
+[storage]
+url = "file:///tmp/x"
+[sources.klaviyo]
+base_url = "https://a.klaviyo.com"
+api_key_env = "KLAVIYO_API_KEY"
+start_date = "2023-01-01"
+"#;
+
+    #[test]
+    fn parses_the_minimal_job() {
+        let job = Job::parse(MINIMAL, Path::new("jobs/acme.toml")).unwrap();
+        assert_eq!(job.name(), "acme");
+        assert_eq!(job.file.sources.klaviyo.as_ref().unwrap().revision, "2026-10-15");
+        assert_eq!(job.credential_vars().len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let text = MINIMAL.replace("api_key_env", "api_key = \"pk_x\"\napi_key_env");
+        let err = Job::parse(&text, Path::new("jobs/acme.toml")).unwrap_err().to_string();
+        assert!(err.contains("jobs/acme.toml"), "{err}");
+        assert!(err.contains("api_key"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn bad_timezone_says_what_was_expected() {
+        let text = MINIMAL.replace("America/New_York", "Mars/Olympus");
+        let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
+        assert!(err.contains("job.reporting_timezone") && err.contains("IANA"), "{err}");
+    }
+
+    #[test]
+    fn secret_values_are_rejected_as_variable_names() {
+        let text = MINIMAL.replace("\"KLAVIYO_API_KEY\"", "\"pk-live-123\"");
+        let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
+        assert!(err.contains("sources.klaviyo.api_key_env"), "{err}");
+        assert!(!err.contains("pk-live-123"), "a pasted secret must not be echoed: {err}");
+    }
+
+    #[test]
+    fn missing_secret_names_variable_and_key() {
+        let err = Secrets::default().get("sources.klaviyo.api_key_env", "LCE_TEST_SURELY_UNSET").unwrap_err();
+        assert!(err.to_string().contains("LCE_TEST_SURELY_UNSET"));
+        let ok = Secrets::default().with("X_KEY", "v").get("k", "X_KEY").unwrap();
+        assert_eq!(ok, "v");
+    }
+}

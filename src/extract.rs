@@ -1,0 +1,424 @@
+//! Drives one stream: windows → pages → records → landed parts → commits.
+//!
+//! Incremental streams with fixed windows fetch several windows at once (a sequential page loop
+//! is latency-bound, far below the vendor's rate limit) and commit them in order, so the saved
+//! watermark only ever covers a contiguous, committed prefix. A window that fails keeps the
+//! watermark where it was; windows after it are committed (their data is good) without moving
+//! it, and the next run reads from the failure again (staging deduplicates on id).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::StreamOptions;
+use crate::contract::{self, Contract};
+use crate::error::{Error, Result};
+use crate::http::{HttpEngine, HttpError};
+use crate::landing::{BatchBuilder, write_file};
+use crate::manifest::{LandedFile, RunWriter, StreamSummary};
+use crate::storage::{Storage, layout};
+use crate::stream::{StreamSpec, SyncMode};
+
+/// A stream's saved state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StreamState {
+    /// Everything with a cursor below this is committed (incremental streams).
+    pub watermark: Option<DateTime<Utc>>,
+    /// When a full-refresh stream last completed.
+    pub last_full_sync_at: Option<DateTime<Utc>>,
+    pub run_id: String,
+}
+
+/// What a run shares with every stream it syncs.
+pub struct SyncContext {
+    pub storage: Storage,
+    pub run: Arc<RunWriter>,
+    pub run_id: String,
+    pub run_started: DateTime<Utc>,
+    pub batch_rows: usize,
+    pub full_refresh: bool,
+}
+
+/// One stream of one source, ready to sync.
+pub struct StreamJob<'a> {
+    pub source: &'static str,
+    pub base_url: &'a str,
+    pub spec: &'a StreamSpec,
+    pub options: StreamOptions,
+    pub start_date: NaiveDate,
+}
+
+/// Syncs one stream. The summary is returned even on failure, with the error beside it.
+pub async fn sync_stream(ctx: &SyncContext, engine: &HttpEngine, job: StreamJob<'_>) -> (StreamSummary, Option<Error>) {
+    let counters = Arc::new(Counters::default());
+    let result = sync_inner(ctx, engine, &job, &counters).await;
+    let mut summary = counters.summary();
+    match result {
+        Ok(()) if summary.quarantined_pages == 0 => {
+            summary.status = "ok".into();
+            (summary, None)
+        }
+        Ok(()) => {
+            let err = Error::Source {
+                source_name: job.source.into(),
+                stream: job.spec.name.into(),
+                message: format!(
+                    "{} page(s) or record(s) quarantined under _quarantine/{}/{}/{}/",
+                    summary.quarantined_pages, ctx.run_id, job.source, job.spec.name
+                ),
+                cause: None,
+            };
+            summary.status = "failed".into();
+            summary.error = Some(err.to_string());
+            (summary, Some(err))
+        }
+        Err(err) => {
+            summary.status = "failed".into();
+            summary.error = Some(err.to_string());
+            (summary, Some(err))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    records: AtomicU64,
+    files: AtomicU64,
+    bytes: AtomicU64,
+    pages: AtomicU64,
+    quarantined: AtomicU64,
+    parts: AtomicU32,
+}
+
+impl Counters {
+    fn summary(&self) -> StreamSummary {
+        StreamSummary {
+            records: self.records.load(Ordering::Relaxed),
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            pages: self.pages.load(Ordering::Relaxed),
+            quarantined_pages: self.quarantined.load(Ordering::Relaxed),
+            status: String::new(),
+            error: None,
+        }
+    }
+}
+
+async fn sync_inner(
+    ctx: &SyncContext,
+    engine: &HttpEngine,
+    job: &StreamJob<'_>,
+    counters: &Arc<Counters>,
+) -> Result<()> {
+    let contract = contract::raw(job.source, job.spec.name)?;
+    let (source, stream) = (job.source, job.spec.name);
+    if ctx.full_refresh {
+        crate::state::clear(&ctx.storage, source, stream).await?;
+    }
+    let previous: Option<StreamState> = crate::state::load(&ctx.storage, source, stream).await?;
+    let page_size = job.spec.page_size.map(|(param, max)| (param, job.options.page_size.unwrap_or(max).min(max)));
+    let reader = PageReader { ctx, engine, job, contract: &contract, counters: counters.clone(), page_size };
+
+    match job.spec.sync {
+        SyncMode::Full => match reader.read_window(None, None, &mut |_, _| {}).await {
+            Ok(files) => {
+                let state = StreamState {
+                    last_full_sync_at: Some(ctx.run_started),
+                    run_id: ctx.run_id.clone(),
+                    ..Default::default()
+                };
+                ctx.run.commit(source, stream, files, Some(to_value(&state))).await
+            }
+            Err(WindowError { files, error }) => {
+                ctx.run.commit(source, stream, files, None).await?;
+                Err(error)
+            }
+        },
+        SyncMode::Incremental(inc) => {
+            let start = job.start_date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            let lookback =
+                Duration::seconds(job.options.lookback_days.map_or(inc.lookback_secs, |d| i64::from(d) * 86_400));
+            let from = previous.as_ref().and_then(|s| s.watermark).map_or(start, |w| (w - lookback).max(start));
+            // Events can carry future datetimes: never read (or move the watermark) past the run's start.
+            let until = ctx.run_started;
+            match job.options.window_days.or(inc.window_days) {
+                Some(days) => {
+                    sync_windows(&reader, from, until, i64::from(days.max(1)), job.options.concurrency.unwrap_or(8))
+                        .await
+                }
+                None => {
+                    sync_open_window(&reader, from, until, previous.and_then(|s| s.watermark), inc.cursor_pointer).await
+                }
+            }
+        }
+    }
+}
+
+async fn sync_windows(
+    reader: &PageReader<'_>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    days: i64,
+    concurrency: usize,
+) -> Result<()> {
+    let (ctx, source, stream) = (reader.ctx, reader.job.source, reader.job.spec.name);
+    let mut windows = Vec::new();
+    let mut a = from;
+    while a < until {
+        let b = (a + Duration::days(days)).min(until);
+        windows.push((a, b));
+        a = b;
+    }
+    let mut results = futures::stream::iter(windows)
+        .map(|(a, b)| async move { (b, reader.read_window(Some(a), Some(b), &mut |_, _| {}).await) })
+        .buffered(concurrency.max(1));
+    let mut first_error: Option<Error> = None;
+    while let Some((end, result)) = results.next().await {
+        match result {
+            Ok(files) => {
+                let state = first_error.is_none().then(|| {
+                    to_value(&StreamState { watermark: Some(end), run_id: ctx.run_id.clone(), ..Default::default() })
+                });
+                ctx.run.commit(source, stream, files, state).await?;
+            }
+            Err(WindowError { files, error }) => {
+                ctx.run.commit(source, stream, files, None).await?;
+                tracing::error!(source, stream, error = %error, "Window failed; the watermark stays before it.");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn sync_open_window(
+    reader: &PageReader<'_>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+    cursor_pointer: &str,
+) -> Result<()> {
+    let (ctx, source, stream) = (reader.ctx, reader.job.source, reader.job.spec.name);
+    let mut max_cursor = previous;
+    let mut observe = |record: &Value, _: &Contract| {
+        if let Some(t) = record.pointer(cursor_pointer).and_then(crate::landing::arrow::parse_timestamp)
+            && let Some(t) = DateTime::<Utc>::from_timestamp_micros(t)
+        {
+            max_cursor = max_cursor.max(Some(t.min(until)));
+        }
+    };
+    match reader.read_window(Some(from), None, &mut observe).await {
+        Ok(files) => {
+            let state =
+                StreamState { watermark: max_cursor.or(Some(from)), run_id: ctx.run_id.clone(), ..Default::default() };
+            ctx.run.commit(source, stream, files, Some(to_value(&state))).await
+        }
+        Err(WindowError { files, error }) => {
+            ctx.run.commit(source, stream, files, None).await?;
+            Err(error)
+        }
+    }
+}
+
+struct WindowError {
+    /// Parts landed before the failure: good data, committed without moving the watermark.
+    files: Vec<LandedFile>,
+    error: Error,
+}
+
+impl From<Error> for WindowError {
+    fn from(error: Error) -> Self {
+        WindowError { files: Vec::new(), error }
+    }
+}
+
+struct PageReader<'a> {
+    ctx: &'a SyncContext,
+    engine: &'a HttpEngine,
+    job: &'a StreamJob<'a>,
+    contract: &'a Contract,
+    counters: Arc<Counters>,
+    page_size: Option<(&'static str, u32)>,
+}
+
+impl PageReader<'_> {
+    fn first_url(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<String> {
+        let base = self.job.base_url.trim_end_matches('/');
+        let mut url = url::Url::parse(&format!("{base}{}", self.job.spec.path))
+            .map_err(|e| Error::config(format!("sources.{}.base_url: {e}", self.job.source)))?;
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in self.job.spec.query {
+                q.append_pair(k, v);
+            }
+            if let Some((param, size)) = self.page_size {
+                q.append_pair(param, &size.to_string());
+            }
+            if let (Some(inc), Some(from)) = (self.job.spec.incremental(), from) {
+                for (k, v) in (inc.filter)(from, to) {
+                    q.append_pair(&k, &v);
+                }
+            }
+        }
+        Ok(url.to_string())
+    }
+
+    /// Reads every page of one window, landing a part each `batch_rows` records.
+    async fn read_window(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        observe: &mut (dyn FnMut(&Value, &Contract) + Send),
+    ) -> std::result::Result<Vec<LandedFile>, WindowError> {
+        let (source, stream) = (self.job.source, self.job.spec.name);
+        let mut builder = BatchBuilder::new(self.contract.clone(), &self.ctx.run_id, self.ctx.run_started);
+        let mut files = Vec::new();
+        let mut next = Some(self.first_url(from, to)?);
+        while let Some(url) = next.take() {
+            let page = match self.engine.get_json(&url, self.job.spec.bucket).await {
+                Ok(page) => page,
+                Err(HttpError::Malformed { url, message, body }) => {
+                    self.quarantine(&url, &message, None, None, Value::String(body))
+                        .await
+                        .map_err(|e| WindowError { files: files.clone(), error: e })?;
+                    let error = Error::Source {
+                        source_name: source.into(),
+                        stream: stream.into(),
+                        message: format!("malformed page {url} quarantined: {message}"),
+                        cause: None,
+                    };
+                    return Err(self.flush_then_fail(&mut builder, files, error).await);
+                }
+                Err(e) => {
+                    let error = http_error(source, stream, e);
+                    return Err(self.flush_then_fail(&mut builder, files, error).await);
+                }
+            };
+            self.counters.pages.fetch_add(1, Ordering::Relaxed);
+            let Some(records) = page.body.pointer(self.job.spec.record_pointer).and_then(Value::as_array) else {
+                let message = format!("no record array at {}", self.job.spec.record_pointer);
+                if let Err(e) = self.quarantine(&page.url, &message, None, None, page.body.clone()).await {
+                    return Err(WindowError { files, error: e });
+                }
+                let error = Error::Source {
+                    source_name: source.into(),
+                    stream: stream.into(),
+                    message: format!("page {} quarantined: {message}", page.url),
+                    cause: None,
+                };
+                return Err(self.flush_then_fail(&mut builder, files, error).await);
+            };
+            for record in records {
+                match builder.push(record) {
+                    Ok(()) => observe(record, self.contract),
+                    Err(bad) => {
+                        tracing::warn!(source, stream, record_id = bad.record_id.as_deref().unwrap_or(""), field = %bad.field, "Record quarantined.");
+                        let q = self
+                            .quarantine(
+                                &page.url,
+                                &bad.message,
+                                bad.record_id.clone(),
+                                Some(bad.field.clone()),
+                                record.clone(),
+                            )
+                            .await;
+                        if let Err(e) = q {
+                            return Err(WindowError { files, error: e });
+                        }
+                    }
+                }
+                if builder.len() >= self.ctx.batch_rows {
+                    match self.flush(&mut builder).await {
+                        Ok(Some(f)) => files.push(f),
+                        Ok(None) => {}
+                        Err(e) => return Err(WindowError { files, error: e }),
+                    }
+                }
+            }
+            next = self.job.spec.pagination.next_url(&page.body, &page.headers);
+        }
+        match self.flush(&mut builder).await {
+            Ok(Some(f)) => files.push(f),
+            Ok(None) => {}
+            Err(e) => return Err(WindowError { files, error: e }),
+        }
+        Ok(files)
+    }
+
+    async fn flush_then_fail(
+        &self,
+        builder: &mut BatchBuilder,
+        mut files: Vec<LandedFile>,
+        error: Error,
+    ) -> WindowError {
+        match self.flush(builder).await {
+            Ok(Some(f)) => files.push(f),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "Could not land the records read before a failure; they are re-read next run.")
+            }
+        }
+        WindowError { files, error }
+    }
+
+    async fn flush(&self, builder: &mut BatchBuilder) -> Result<Option<LandedFile>> {
+        if builder.is_empty() {
+            return Ok(None);
+        }
+        let batch = builder.finish();
+        let part = self.counters.parts.fetch_add(1, Ordering::Relaxed);
+        let rel = layout::raw_file(
+            self.job.source,
+            self.job.spec.name,
+            self.ctx.run_started.date_naive(),
+            &self.ctx.run_id,
+            part,
+        );
+        let file = write_file(&self.ctx.storage, &rel, &batch).await?;
+        self.counters.records.fetch_add(file.rows, Ordering::Relaxed);
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(file.bytes, Ordering::Relaxed);
+        Ok(Some(file))
+    }
+
+    async fn quarantine(
+        &self,
+        url: &str,
+        error: &str,
+        record_id: Option<String>,
+        field: Option<String>,
+        body: Value,
+    ) -> Result<()> {
+        let n = self.counters.quarantined.fetch_add(1, Ordering::Relaxed) as u32;
+        let (source, stream) = (self.job.source, self.job.spec.name);
+        let entry = serde_json::json!({
+            "source": source, "stream": stream, "run_id": self.ctx.run_id, "page_url": url,
+            "error": error, "record_id": record_id, "field": field, "body": body,
+            "quarantined_at": Utc::now().to_rfc3339(),
+        });
+        let bytes = serde_json::to_vec_pretty(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+        self.ctx.storage.put(&layout::quarantine(&self.ctx.run_id, source, stream, n), bytes).await
+    }
+}
+
+fn http_error(source: &str, stream: &str, e: HttpError) -> Error {
+    let message = if e.is_auth() {
+        format!("check the credential for source {source}: {e}")
+    } else if e.is_throttle() {
+        format!("throttled beyond the retry budget (a daily quota?): {e}; the stream resumes next run")
+    } else {
+        e.to_string()
+    };
+    if e.is_auth() {
+        return Error::Config { message: format!("source {source}, stream {stream}: {message}"), cause: None };
+    }
+    Error::Source { source_name: source.into(), stream: stream.into(), message, cause: Some(Box::new(e)) }
+}
+
+fn to_value(state: &StreamState) -> Value {
+    serde_json::to_value(state).expect("stream state serializes")
+}

@@ -1,0 +1,165 @@
+//! The client: one per source per run, holding auth, default headers, timeouts and pacers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::Retryable;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use super::rate_limit::{Pacer, RateBucket};
+use super::retry::{self, HttpError};
+use crate::error::Disposition;
+
+/// How a source authenticates. Values are marked sensitive so they never print.
+#[derive(Clone)]
+pub enum Auth {
+    /// A fixed header, e.g. `Authorization: Klaviyo-API-Key pk_...` or `X-Shopify-Access-Token`.
+    Header {
+        name: HeaderName,
+        value: String,
+    },
+    None,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Header { name, .. } => write!(f, "Auth::Header({name}: <redacted>)"),
+            Auth::None => write!(f, "Auth::None"),
+        }
+    }
+}
+
+/// One fetched page.
+#[derive(Debug)]
+pub struct Page {
+    pub url: String,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+/// Counters a run reports in its manifest and metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub requests: u64,
+    pub retries: u64,
+    pub throttles: u64,
+}
+
+/// The shared engine for one source.
+#[derive(Clone)]
+pub struct HttpEngine {
+    source: &'static str,
+    client: reqwest::Client,
+    pacers: Arc<Mutex<HashMap<&'static str, Pacer>>>,
+    counters: Arc<Mutex<Counters>>,
+}
+
+/// Per-request timeout: a hung connection must not hold a nightly run.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl HttpEngine {
+    /// Builds the engine with the source's auth and fixed headers (e.g. Klaviyo's `revision`).
+    pub fn new(source: &'static str, auth: Auth, headers: &[(&'static str, String)]) -> Result<Self, String> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            let value = HeaderValue::from_str(v).map_err(|_| format!("header {k} has an invalid value"))?;
+            map.insert(HeaderName::from_static(k), value);
+        }
+        if let Auth::Header { name, value } = &auth {
+            let mut v =
+                HeaderValue::from_str(value).map_err(|_| format!("the {source} credential has invalid characters"))?;
+            v.set_sensitive(true);
+            map.insert(name.clone(), v);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(map)
+            .user_agent(concat!("lifecycle-etl/", env!("CARGO_PKG_VERSION")))
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .gzip(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { source, client, pacers: Arc::default(), counters: Arc::default() })
+    }
+
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    pub fn counters(&self) -> Counters {
+        *self.counters.lock().expect("counter lock")
+    }
+
+    fn pacer(&self, bucket: RateBucket) -> Pacer {
+        self.pacers.lock().expect("pacer lock").entry(bucket.name).or_insert_with(|| Pacer::new(bucket)).clone()
+    }
+
+    /// GETs a JSON page, paced within `bucket`, retrying what the classification allows.
+    pub async fn get_json(&self, url: &str, bucket: RateBucket) -> Result<Page, HttpError> {
+        let pacer = self.pacer(bucket);
+        let attempt = || async {
+            pacer.wait().await;
+            self.counters.lock().expect("counter lock").requests += 1;
+            self.send_once(url).await
+        };
+        attempt
+            .retry(retry::backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e: &HttpError| e.disposition() == Disposition::Retry)
+            .adjust(|e: &HttpError, dur| match (e.retry_after(), dur) {
+                // The server knows when capacity returns; keep our attempt budget though.
+                (Some(after), Some(_)) => Some(after),
+                (_, dur) => dur,
+            })
+            .notify(|e: &HttpError, wait: Duration| {
+                let mut c = self.counters.lock().expect("counter lock");
+                c.retries += 1;
+                if e.is_throttle() {
+                    c.throttles += 1;
+                }
+                drop(c);
+                tracing::warn!(source = self.source, error = %e, wait_ms = wait.as_millis() as u64, "Retrying request.");
+            })
+            .await
+    }
+
+    async fn send_once(&self, url: &str) -> Result<Page, HttpError> {
+        let transport = |cause| HttpError::Transport { url: url.to_string(), cause };
+        let resp = self.client.get(url).send().await.map_err(transport)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes);
+            return Err(HttpError::Status {
+                status,
+                url: url.to_string(),
+                excerpt: excerpt(&text),
+                retry_after: retry::parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)),
+            });
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(body) => Ok(Page { url: url.to_string(), body, headers }),
+            Err(e) => Err(HttpError::Malformed {
+                url: url.to_string(),
+                message: e.to_string(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            }),
+        }
+    }
+}
+
+/// The start of an error body for messages: vendors' error bodies name the problem, and are
+/// short; HTML error pages are cut.
+fn excerpt(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 300 {
+        format!("{}…", one_line.chars().take(300).collect::<String>())
+    } else {
+        one_line
+    }
+}

@@ -1,0 +1,38 @@
+//! Proactive pacing: stay under a vendor's burst (per second) and steady (per minute) limits
+//! instead of running into 429s. Uses `governor`'s GCRA limiters, one per window.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+/// A vendor limit bucket: requests in it share the same burst and steady limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateBucket {
+    pub name: &'static str,
+    pub burst_per_second: u32,
+    pub steady_per_minute: u32,
+}
+
+/// The limiters of one bucket.
+#[derive(Clone)]
+pub struct Pacer {
+    burst: Arc<DefaultDirectRateLimiter>,
+    steady: Arc<DefaultDirectRateLimiter>,
+}
+
+impl Pacer {
+    pub fn new(bucket: RateBucket) -> Self {
+        let nz = |n: u32| NonZeroU32::new(n.max(1)).expect("max(1) is non-zero");
+        Self {
+            burst: Arc::new(RateLimiter::direct(Quota::per_second(nz(bucket.burst_per_second)))),
+            steady: Arc::new(RateLimiter::direct(Quota::per_minute(nz(bucket.steady_per_minute)))),
+        }
+    }
+
+    /// Waits until one more request fits both windows.
+    pub async fn wait(&self) {
+        self.steady.until_ready().await;
+        self.burst.until_ready().await;
+    }
+}

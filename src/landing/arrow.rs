@@ -1,0 +1,404 @@
+//! Records to Arrow, checked against the stream's raw contract.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder,
+    ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use crate::contract::{ColumnType, Contract};
+
+/// Why one record could not be typed: names the record and the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("record {}: field {field}: {message}", record_id.as_deref().unwrap_or("<no id>"))]
+pub struct RecordError {
+    pub record_id: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+/// One typed cell, held until every column of a record converted (a record is all or nothing).
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Str(String),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Date(i32),
+    Micros(i64),
+    Dec(i128),
+    List(Vec<String>),
+}
+
+enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Int64(Int64Builder),
+    Int32(Int32Builder),
+    Float64(Float64Builder),
+    Boolean(BooleanBuilder),
+    Date32(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Decimal(Decimal128Builder),
+    List(ListBuilder<StringBuilder>),
+}
+
+impl ColumnBuilder {
+    fn new(t: ColumnType) -> Self {
+        match t {
+            ColumnType::Utf8 => Self::Utf8(StringBuilder::new()),
+            ColumnType::Int64 => Self::Int64(Int64Builder::new()),
+            ColumnType::Int32 => Self::Int32(Int32Builder::new()),
+            ColumnType::Float64 => Self::Float64(Float64Builder::new()),
+            ColumnType::Boolean => Self::Boolean(BooleanBuilder::new()),
+            ColumnType::Date32 => Self::Date32(Date32Builder::new()),
+            ColumnType::Timestamp => Self::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            ColumnType::Decimal => {
+                Self::Decimal(Decimal128Builder::new().with_precision_and_scale(18, 4).expect("18,4 is valid"))
+            }
+            ColumnType::ListUtf8 => Self::List(ListBuilder::new(StringBuilder::new())),
+        }
+    }
+
+    fn append(&mut self, cell: Cell) {
+        match (self, cell) {
+            (Self::Utf8(b), Cell::Str(s)) => b.append_value(s),
+            (Self::Utf8(b), _) => b.append_null(),
+            (Self::Int64(b), Cell::I64(v)) => b.append_value(v),
+            (Self::Int64(b), _) => b.append_null(),
+            (Self::Int32(b), Cell::I64(v)) => b.append_value(v as i32),
+            (Self::Int32(b), _) => b.append_null(),
+            (Self::Float64(b), Cell::F64(v)) => b.append_value(v),
+            (Self::Float64(b), _) => b.append_null(),
+            (Self::Boolean(b), Cell::Bool(v)) => b.append_value(v),
+            (Self::Boolean(b), _) => b.append_null(),
+            (Self::Date32(b), Cell::Date(v)) => b.append_value(v),
+            (Self::Date32(b), _) => b.append_null(),
+            (Self::Timestamp(b), Cell::Micros(v)) => b.append_value(v),
+            (Self::Timestamp(b), _) => b.append_null(),
+            (Self::Decimal(b), Cell::Dec(v)) => b.append_value(v),
+            (Self::Decimal(b), _) => b.append_null(),
+            (Self::List(b), Cell::List(items)) => {
+                for i in items {
+                    b.values().append_value(i);
+                }
+                b.append(true);
+            }
+            (Self::List(b), _) => b.append(false),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Utf8(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Date32(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Decimal(b) => Arc::new(b.finish()),
+            Self::List(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Builds landed record batches for one stream.
+pub struct BatchBuilder {
+    contract: Contract,
+    run_id: String,
+    landed_at_micros: i64,
+    /// JSON pointer of the record id, for error messages.
+    id_pointer: String,
+    columns: Vec<ColumnBuilder>,
+    raw: StringBuilder,
+    run_ids: StringBuilder,
+    landed: TimestampMicrosecondBuilder,
+    rows: usize,
+}
+
+impl BatchBuilder {
+    pub fn new(contract: Contract, run_id: &str, landed_at: DateTime<Utc>) -> Self {
+        let columns = contract.columns.iter().map(|c| ColumnBuilder::new(c.column_type)).collect();
+        let id_pointer = contract
+            .primary_key
+            .first()
+            .and_then(|k| contract.column(k))
+            .and_then(|c| c.path.clone())
+            .unwrap_or_else(|| "/id".to_string());
+        Self {
+            contract,
+            run_id: run_id.to_string(),
+            landed_at_micros: landed_at.timestamp_micros(),
+            id_pointer,
+            columns,
+            raw: StringBuilder::new(),
+            run_ids: StringBuilder::new(),
+            landed: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            rows: 0,
+        }
+    }
+
+    /// Rows buffered since the last [`BatchBuilder::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The record's id as the contract's key pointer finds it.
+    pub fn record_id(&self, record: &Value) -> Option<String> {
+        record.pointer(&self.id_pointer).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    /// Types one record and appends it; on error nothing is appended.
+    pub fn push(&mut self, record: &Value) -> Result<(), RecordError> {
+        let mut cells = Vec::with_capacity(self.contract.columns.len());
+        for col in &self.contract.columns {
+            let pointer = col.path.as_deref().unwrap_or("");
+            let value = record.pointer(pointer).unwrap_or(&Value::Null);
+            let fail =
+                |message: String| RecordError { record_id: self.record_id(record), field: col.name.clone(), message };
+            let cell = convert(value, col.column_type).map_err(fail)?;
+            if cell == Cell::Null && !col.nullable {
+                return Err(fail(format!("required field is missing (expected at {pointer})")));
+            }
+            if let (Some(allowed), Cell::Str(s)) = (&col.accepted_values, &cell)
+                && !allowed.iter().any(|a| a == s)
+            {
+                return Err(fail(format!("value {s:?} is not one of {}", allowed.join(", "))));
+            }
+            cells.push(cell);
+        }
+        for (builder, cell) in self.columns.iter_mut().zip(cells) {
+            builder.append(cell);
+        }
+        self.raw.append_value(record.to_string());
+        self.run_ids.append_value(&self.run_id);
+        self.landed.append_value(self.landed_at_micros);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Takes the buffered rows as one batch in the landed schema.
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.run_ids.finish()), Arc::new(self.landed.finish())];
+        arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
+        arrays.push(Arc::new(self.raw.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(self.contract.landed_schema(), arrays).expect("builders follow the landed schema")
+    }
+}
+
+fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
+    if v.is_null() {
+        return Ok(Cell::Null);
+    }
+    let wrong = |what: &str| format!("expected {what}, got {}", describe(v));
+    Ok(match t {
+        ColumnType::Utf8 => match v {
+            Value::String(s) => Cell::Str(s.clone()),
+            Value::Number(n) => Cell::Str(n.to_string()),
+            Value::Bool(b) => Cell::Str(b.to_string()),
+            other => Cell::Str(other.to_string()),
+        },
+        ColumnType::Int64 | ColumnType::Int32 => {
+            let n = match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| wrong("an integer"))?;
+            if t == ColumnType::Int32 && i32::try_from(n).is_err() {
+                return Err(format!("integer {n} does not fit 32 bits"));
+            }
+            Cell::I64(n)
+        }
+        ColumnType::Float64 => match v {
+            Value::Number(n) => Cell::F64(n.as_f64().ok_or_else(|| wrong("a number"))?),
+            Value::String(s) => Cell::F64(s.trim().parse::<f64>().map_err(|_| wrong("a number"))?),
+            _ => return Err(wrong("a number")),
+        },
+        ColumnType::Boolean => match v {
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Cell::Bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Cell::Bool(false),
+            _ => return Err(wrong("a boolean")),
+        },
+        ColumnType::Date32 => {
+            let s = v.as_str().ok_or_else(|| wrong("a date string"))?;
+            let d = NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d")
+                .map_err(|_| wrong("a YYYY-MM-DD date"))?;
+            Cell::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
+        }
+        ColumnType::Timestamp => {
+            Cell::Micros(parse_timestamp(v).ok_or_else(|| wrong("an ISO-8601 timestamp or epoch seconds"))?)
+        }
+        ColumnType::Decimal => Cell::Dec(parse_decimal(v).ok_or_else(|| wrong("a decimal amount"))?),
+        ColumnType::ListUtf8 => match v {
+            Value::Array(items) => Cell::List(
+                items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string())).collect(),
+            ),
+            _ => return Err(wrong("a list")),
+        },
+    })
+}
+
+fn describe(v: &Value) -> String {
+    let s = v.to_string();
+    // Values can be huge or personal: show the type and a short prefix only.
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if s.chars().count() > 24 {
+        format!("{kind} {}…", s.chars().take(24).collect::<String>())
+    } else {
+        format!("{kind} {s}")
+    }
+}
+
+/// ISO-8601 with offset (converted to UTC), naive ISO (taken as UTC, as Postscript sends), or
+/// integer epoch seconds (Klaviyo's `timestamp`).
+pub fn parse_timestamp(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().and_then(|s| s.checked_mul(1_000_000)),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.with_timezone(&Utc).timestamp_micros());
+            }
+            for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+                if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+                    return Some(t.and_utc().timestamp_micros());
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Parses a decimal string or JSON number into `Decimal128(18,4)` units without going
+/// through floating point (money must be exact).
+pub fn parse_decimal(v: &Value) -> Option<i128> {
+    let text = match v {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    if text.contains(['e', 'E']) {
+        // JSON numbers may arrive in exponent form; they were floats at the source already.
+        let f = text.parse::<f64>().ok().filter(|f| f.is_finite())?;
+        return parse_decimal(&Value::String(format!("{f:.6}")));
+    }
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(&text)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut frac4: String = frac.chars().take(4).collect();
+    while frac4.len() < 4 {
+        frac4.push('0');
+    }
+    let whole: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    // Round half away from zero on the fifth decimal.
+    let round_up = frac.chars().nth(4).is_some_and(|c| c >= '5');
+    let mut units = whole.checked_mul(10_000)?.checked_add(frac4.parse::<i128>().ok()?)?;
+    if round_up {
+        units += 1;
+    }
+    if units >= 10i128.pow(18) {
+        return None;
+    }
+    Some(if neg { -units } else { units })
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Decimal128Type, TimestampMicrosecondType};
+    use serde_json::json;
+
+    use super::*;
+
+    fn builder() -> BatchBuilder {
+        let c = crate::contract::raw("klaviyo", "events").unwrap();
+        BatchBuilder::new(c, "run-1", Utc::now())
+    }
+
+    fn event(id: &str, datetime: Value, value: Value) -> Value {
+        json!({"type": "event", "id": id,
+            "attributes": {"datetime": datetime, "event_properties": {"$value": value, "Campaign Name": "Hi"}},
+            "relationships": {"metric": {"data": {"type": "metric", "id": "M1"}}, "profile": {"data": {"type": "profile", "id": "P1"}}}})
+    }
+
+    #[test]
+    fn types_columns_and_keeps_the_raw_record() {
+        let mut b = builder();
+        b.push(&event("e1", json!("2026-01-02T03:04:05+02:00"), json!("12.50"))).unwrap();
+        b.push(&event("e2", json!("2026-01-02T01:00:00+00:00"), json!(7))).unwrap();
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), 2);
+        let ts = batch.column_by_name("datetime").unwrap().as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ts.value(0), DateTime::parse_from_rfc3339("2026-01-02T01:04:05Z").unwrap().timestamp_micros());
+        let v = batch.column_by_name("value").unwrap().as_primitive::<Decimal128Type>();
+        assert_eq!((v.value(0), v.value(1)), (125_000, 70_000));
+        let raw = batch.column_by_name("_raw").unwrap().as_string::<i32>();
+        assert!(raw.value(0).contains("Campaign Name"));
+        assert!(batch.column_by_name("flow_id").unwrap().is_null(0));
+    }
+
+    #[test]
+    fn bad_field_names_record_and_field_and_appends_nothing() {
+        let mut b = builder();
+        let err = b.push(&event("e9", json!("not a time"), json!(1))).unwrap_err();
+        assert_eq!(err.record_id.as_deref(), Some("e9"));
+        assert_eq!(err.field, "datetime");
+        assert!(err.to_string().contains("record e9: field datetime"), "{err}");
+        assert_eq!(b.len(), 0);
+        let mut missing = event("e10", json!("2026-01-01T00:00:00Z"), json!(1));
+        missing["relationships"]["metric"] = json!(null);
+        let err = b.push(&missing).unwrap_err();
+        assert_eq!(err.field, "metric_id");
+        assert!(err.message.contains("required"));
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal(&json!("19.99")), Some(199_900));
+        assert_eq!(parse_decimal(&json!("-0.5")), Some(-5_000));
+        assert_eq!(parse_decimal(&json!(3)), Some(30_000));
+        assert_eq!(parse_decimal(&json!("1.00005")), Some(10_001));
+        assert_eq!(parse_decimal(&json!("abc")), None);
+        assert_eq!(parse_decimal(&json!("")), None);
+        assert_eq!(parse_decimal(&json!(1.5e3)), Some(15_000_000));
+    }
+
+    #[test]
+    fn timestamps_accept_offsets_naive_and_epoch() {
+        assert_eq!(parse_timestamp(&json!(1)), Some(1_000_000));
+        assert_eq!(parse_timestamp(&json!("1970-01-01T00:00:01")), Some(1_000_000));
+        assert_eq!(parse_timestamp(&json!("1970-01-01T01:00:01+01:00")), Some(1_000_000));
+        assert_eq!(parse_timestamp(&json!(true)), None);
+    }
+}

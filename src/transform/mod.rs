@@ -1,0 +1,98 @@
+//! The transform stage: SQL models on DataFusion, layer by layer, over what landing committed.
+//!
+//! Raw streams are registered as `raw_<source>__<stream>` from the files run commits name
+//! (never by listing folders, so a crashed run's files stay invisible). Each model's output is
+//! written to a new version folder, checked against its contract in `schemas/`, and only then
+//! made current by one atomic PUT of its `_current.json` pointer: readers never see a
+//! half-written or contract-breaking table.
+
+pub mod model;
+pub mod publish;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::SessionContext;
+
+use crate::contract;
+use crate::error::{Error, Result};
+use crate::manifest;
+use crate::storage::Storage;
+
+pub use model::{Model, all_models};
+
+/// The URL DataFusion knows the job's object store by.
+pub const STORE_URL: &str = "lce://store";
+
+/// A DataFusion session over the job's storage.
+pub fn session(storage: &Storage) -> Result<SessionContext> {
+    let ctx = SessionContext::new();
+    let url = url::Url::parse(STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
+    ctx.runtime_env().register_object_store(&url, storage.object_store());
+    Ok(ctx)
+}
+
+/// Registers a set of Parquet objects (job-relative paths) as one table, or an empty table of
+/// `schema` when there are none.
+pub async fn register_files(
+    ctx: &SessionContext,
+    storage: &Storage,
+    table: &str,
+    files: &[String],
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    let df_err =
+        |e: datafusion::error::DataFusionError| Error::Transform { model: table.to_string(), message: e.to_string() };
+    if files.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?;
+        ctx.register_table(table, Arc::new(empty)).map_err(df_err)?;
+        return Ok(());
+    }
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(format!("{STORE_URL}/{}", storage.path(f))))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(df_err)?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    let listing = ListingTable::try_new(config).map_err(df_err)?;
+    ctx.register_table(table, Arc::new(listing)).map_err(df_err)?;
+    Ok(())
+}
+
+/// Registers every raw stream that has a contract, from its committed files.
+pub async fn register_raw(ctx: &SessionContext, storage: &Storage) -> Result<()> {
+    let commits = manifest::all_commits(storage).await?;
+    for (path, c) in contract::all()? {
+        if c.layer != "raw" {
+            continue;
+        }
+        let source =
+            c.source.clone().ok_or_else(|| Error::config(format!("schemas/{path}: raw contracts need `source`")))?;
+        let files: Vec<String> = commits
+            .iter()
+            .filter(|m| m.source == source && m.stream == c.name)
+            .flat_map(|m| m.files.iter().map(|f| f.path.clone()))
+            .collect();
+        register_files(ctx, storage, &format!("raw_{source}__{}", c.name), &files, c.landed_schema()).await?;
+    }
+    Ok(())
+}
+
+/// Runs every model, layer by layer; returns rows written per model.
+pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) -> Result<BTreeMap<String, u64>> {
+    let ctx = session(storage)?;
+    register_raw(&ctx, storage).await?;
+    crate::seeds::register(&ctx, seeds)?;
+    let mut rows = BTreeMap::new();
+    for model in all_models()? {
+        let contract = contract::model(&model.layer, &model.name)?;
+        let n = publish::build(&ctx, storage, &model, &contract, run_id).await?;
+        tracing::info!(model = %model.name, rows = n, "Model built.");
+        rows.insert(model.name.clone(), n);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,168 @@
+//! Building one model: execute, write a new version, check the contract, then switch the
+//! `_current.json` pointer (one atomic PUT).
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use object_store::buffered::BufWriter;
+use parquet::arrow::AsyncArrowWriter;
+use serde::{Deserialize, Serialize};
+
+use super::model::Model;
+use super::register_files;
+use crate::contract::Contract;
+use crate::error::{Error, Result};
+use crate::landing::parquet::writer_properties;
+use crate::storage::Storage;
+
+/// Which version of a model is current.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Current {
+    pub model: String,
+    pub version: String,
+    pub files: Vec<String>,
+    pub rows: u64,
+}
+
+/// Job-relative folder of a model's layer (`staging/<model>`, `marts/<table>`...).
+pub fn model_dir(layer: &str, name: &str) -> String {
+    match layer {
+        "marts" => crate::storage::layout::mart(name),
+        "staging" => crate::storage::layout::staging_model(name),
+        other => format!("{other}/{name}"),
+    }
+}
+
+/// Reads a model's current pointer.
+pub async fn current(storage: &Storage, layer: &str, name: &str) -> Result<Option<Current>> {
+    let key = format!("{}/_current.json", model_dir(layer, name));
+    match storage.get(&key).await? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Internal(format!("{key}: {e}"))),
+    }
+}
+
+/// Builds `model`, registers it under its name, and returns its row count.
+pub async fn build(
+    ctx: &SessionContext,
+    storage: &Storage,
+    model: &Model,
+    contract: &Contract,
+    run_id: &str,
+) -> Result<u64> {
+    let fail = |message: String| Error::Transform { model: model.name.clone(), message };
+    let df = ctx.sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
+    let expected = contract.arrow_schema();
+    check_schema(&model.name, df.schema().as_arrow(), &expected)?;
+
+    let dir = model_dir(&model.layer, &model.name);
+    let rel = format!("{dir}/version={run_id}/part-00000.parquet");
+    let mut stream = df.execute_stream().await.map_err(|e| fail(e.to_string()))?;
+    let writer = BufWriter::new(storage.object_store(), storage.path(&rel));
+    let mut w = AsyncArrowWriter::try_new(writer, expected.clone(), Some(writer_properties()))
+        .map_err(|e| fail(e.to_string()))?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| fail(e.to_string()))?;
+        // Same types as the contract (checked above); rebinding applies its field names and nullability.
+        let batch =
+            RecordBatch::try_new(expected.clone(), batch.columns().to_vec()).map_err(|e| fail(e.to_string()))?;
+        rows += batch.num_rows() as u64;
+        w.write(&batch).await.map_err(|e| fail(e.to_string()))?;
+    }
+    w.close().await.map_err(|e| fail(e.to_string()))?;
+
+    let files = vec![rel];
+    register_files(ctx, storage, &model.name, &files, expected).await?;
+    check_contract(ctx, &model.name, contract).await?;
+
+    let previous = current(storage, &model.layer, &model.name).await?;
+    let pointer = Current { model: model.name.clone(), version: run_id.to_string(), files, rows };
+    let body = serde_json::to_vec_pretty(&pointer).map_err(|e| Error::Internal(e.to_string()))?;
+    storage.put(&format!("{dir}/_current.json"), body).await?;
+    if let Some(old) = previous.filter(|p| p.version != run_id) {
+        for f in old.files {
+            storage.delete(&f).await?;
+        }
+    }
+    Ok(rows)
+}
+
+fn check_schema(model: &str, got: &arrow::datatypes::Schema, expected: &arrow::datatypes::Schema) -> Result<()> {
+    let got_names: Vec<&str> = got.fields().iter().map(|f| f.name().as_str()).collect();
+    let want_names: Vec<&str> = expected.fields().iter().map(|f| f.name().as_str()).collect();
+    if got_names != want_names {
+        return Err(Error::Contract(format!(
+            "table {model}: columns are [{}], the contract says [{}]",
+            got_names.join(", "),
+            want_names.join(", ")
+        )));
+    }
+    for (g, w) in got.fields().iter().zip(expected.fields()) {
+        if g.data_type() != w.data_type() {
+            return Err(Error::Contract(format!(
+                "table {model}, column {}: type {} breaks the contract's {} (rule: type)",
+                g.name(),
+                g.data_type(),
+                w.data_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Not-null, primary-key uniqueness and accepted values, evaluated in SQL over the new version.
+pub async fn check_contract(ctx: &SessionContext, table: &str, contract: &Contract) -> Result<()> {
+    let count = |sql: String| async move {
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        let n = batches
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(0)))
+            .unwrap_or(0);
+        Ok::<i64, datafusion::error::DataFusionError>(n)
+    };
+    let fail =
+        |e: datafusion::error::DataFusionError| Error::Transform { model: table.to_string(), message: e.to_string() };
+    for c in &contract.columns {
+        let col = quote(&c.name);
+        if !c.nullable {
+            let n = count(format!("select count(*) from {table} where {col} is null")).await.map_err(fail)?;
+            if n > 0 {
+                return Err(Error::Contract(format!(
+                    "table {table}, column {}: {n} NULL value(s) (rule: not_null)",
+                    c.name
+                )));
+            }
+        }
+        if let Some(allowed) = &c.accepted_values {
+            let list = allowed.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+            let n = count(format!("select count(*) from {table} where {col} is not null and {col} not in ({list})"))
+                .await
+                .map_err(fail)?;
+            if n > 0 {
+                return Err(Error::Contract(format!(
+                    "table {table}, column {}: {n} value(s) outside [{}] (rule: accepted_values)",
+                    c.name,
+                    allowed.join(", ")
+                )));
+            }
+        }
+    }
+    if !contract.primary_key.is_empty() {
+        let key = contract.primary_key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
+        let n = count(format!("select count(*) from (select {key} from {table} group by {key} having count(*) > 1)"))
+            .await
+            .map_err(fail)?;
+        if n > 0 {
+            return Err(Error::Contract(format!(
+                "table {table}, column(s) {}: {n} duplicated key(s) (rule: unique primary key)",
+                contract.primary_key.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
