@@ -151,7 +151,9 @@ async fn sync_inner(
                         .await
                 }
                 None => {
-                    sync_open_window(&reader, from, until, previous.and_then(|s| s.watermark), inc.cursor_pointer).await
+                    let watermark = previous.and_then(|s| s.watermark);
+                    let from = (watermark.is_some() || inc.from_start_date).then_some(from);
+                    sync_open_window(&reader, from, until, watermark, inc.cursor_pointer).await
                 }
             }
         }
@@ -197,7 +199,7 @@ async fn sync_windows(
 
 async fn sync_open_window(
     reader: &PageReader<'_>,
-    from: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
     until: DateTime<Utc>,
     previous: Option<DateTime<Utc>>,
     cursor_pointer: &str,
@@ -211,10 +213,10 @@ async fn sync_open_window(
             max_cursor = max_cursor.max(Some(t.min(until)));
         }
     };
-    match reader.read_window(Some(from), None, &mut observe).await {
+    match reader.read_window(from, None, &mut observe).await {
         Ok(files) => {
             let state =
-                StreamState { watermark: max_cursor.or(Some(from)), run_id: ctx.run_id.clone(), ..Default::default() };
+                StreamState { watermark: max_cursor.or(from), run_id: ctx.run_id.clone(), ..Default::default() };
             ctx.run.commit(source, stream, files, Some(to_value(&state))).await
         }
         Err(WindowError { files, error }) => {

@@ -7,6 +7,7 @@ pub mod contract;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod failpoint;
 pub mod fake;
 pub mod http;
 pub mod landing;

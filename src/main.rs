@@ -11,7 +11,7 @@ use lifecycle_etl::{check, demo, logging, report, storage::Storage};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    let json_logs = logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -22,8 +22,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(exit_code = e.exit_code(), "{}", Chain(&e));
-            eprintln!("error: {}", Chain(&e));
+            // One line per failure: a JSON object for the log pipeline, or plain text for people.
+            if json_logs {
+                tracing::error!(exit_code = e.exit_code(), "{}", Chain(&e));
+            } else {
+                eprintln!("error: {}", Chain(&e));
+            }
             ExitCode::from(e.exit_code() as u8)
         }
     }

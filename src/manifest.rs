@@ -92,6 +92,7 @@ impl RunWriter {
         files: Vec<LandedFile>,
         state: Option<serde_json::Value>,
     ) -> Result<()> {
+        crate::failpoint::hit(crate::failpoint::BEFORE_COMMIT);
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let commit = Commit {
             run_id: self.run_id.clone(),

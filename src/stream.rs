@@ -30,6 +30,9 @@ pub struct Incremental {
     pub window_days: Option<u32>,
     /// Re-read behind the watermark for late and edited records (seconds).
     pub lookback_secs: i64,
+    /// Whether a first run starts at the job's `start_date` (event-like streams) or reads every
+    /// record (entities such as profiles, which exist whenever they were last updated).
+    pub from_start_date: bool,
     /// The API returns records sorted by the cursor, so a checkpoint after any page is safe.
     pub sorted: bool,
 }

@@ -55,6 +55,9 @@ pub struct HttpEngine {
     client: reqwest::Client,
     pacers: Arc<Mutex<HashMap<&'static str, Pacer>>>,
     counters: Arc<Mutex<Counters>>,
+    /// Set by the first 401/403: every later request of this source fails at once instead of
+    /// knocking on the door with a bad key hundreds of times.
+    refused: Arc<Mutex<Option<(reqwest::StatusCode, String)>>>,
 }
 
 /// Per-request timeout: a hung connection must not hold a nightly run.
@@ -83,7 +86,7 @@ impl HttpEngine {
             .gzip(true)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { source, client, pacers: Arc::default(), counters: Arc::default() })
+        Ok(Self { source, client, pacers: Arc::default(), counters: Arc::default(), refused: Arc::default() })
     }
 
     pub fn source(&self) -> &'static str {
@@ -100,6 +103,9 @@ impl HttpEngine {
 
     /// GETs a JSON page, paced within `bucket`, retrying what the classification allows.
     pub async fn get_json(&self, url: &str, bucket: RateBucket) -> Result<Page, HttpError> {
+        if let Some((status, excerpt)) = self.refused.lock().expect("refused lock").clone() {
+            return Err(HttpError::Status { status, url: url.to_string(), excerpt, retry_after: None });
+        }
         let pacer = self.pacer(bucket);
         let attempt = || async {
             pacer.wait().await;
@@ -131,6 +137,11 @@ impl HttpEngine {
         let transport = |cause| HttpError::Transport { url: url.to_string(), cause };
         let resp = self.client.get(url).send().await.map_err(transport)?;
         let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            let text = String::from_utf8_lossy(&resp.bytes().await.unwrap_or_default()).into_owned();
+            *self.refused.lock().expect("refused lock") = Some((status, excerpt(&text)));
+            return Err(HttpError::Status { status, url: url.to_string(), excerpt: excerpt(&text), retry_after: None });
+        }
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(transport)?;
         if !status.is_success() {

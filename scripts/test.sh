@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs what a fresh Debian machine lacks, then runs the whole suite.
+#   - moto[server] (the S3-compatible server the storage tests start on 127.0.0.1), in a venv
+#   - cargo-nextest is used when present, plain `cargo test` otherwise
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${LCE_TEST_VENV:-$PWD/target/test-venv}"
+if [ -z "${MOTO_SERVER:-}" ]; then
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "installing moto[server] into $venv" >&2
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+      if command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq python3-venv python3-pip >/dev/null
+      fi
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q 'moto[server]==5.2.5'
+  fi
+  export MOTO_SERVER="$venv/bin/moto_server"
+fi
+
+# Debug builds: a cold release build takes ~24 minutes on two cores.
+cargo test --all-targets "$@"

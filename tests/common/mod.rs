@@ -1,0 +1,166 @@
+//! Shared test harness: a small simulated brand, the fake Klaviyo, job files, raw counts.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use chrono::NaiveDate;
+use lifecycle_etl::config::{Job, Secrets};
+use lifecycle_etl::fake::FakeServer;
+use lifecycle_etl::fake::klaviyo::{KlaviyoFakeConfig, serve};
+use lifecycle_etl::simulate::model::SimTruth;
+use lifecycle_etl::simulate::store::SimStore;
+use lifecycle_etl::simulate::{SimConfig, generate};
+use lifecycle_etl::storage::Storage;
+
+pub const API_KEY_ENV: &str = "TEST_KLAVIYO_API_KEY";
+pub const API_KEY: &str = "pk_test_fake_key_123";
+
+/// A three-month brand, generated once per test binary.
+pub fn brand() -> &'static (SimStore, SimTruth) {
+    static BRAND: OnceLock<(SimStore, SimTruth)> = OnceLock::new();
+    BRAND.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("lce-test-brand-{}", std::process::id()));
+        let cfg = SimConfig {
+            seed: 7,
+            scale: 1,
+            start_date: NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(),
+            end_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        };
+        let truth = generate(&cfg, &dir).expect("brand generates");
+        (SimStore::open(&dir).unwrap(), truth)
+    })
+}
+
+/// Starts the fake Klaviyo over the shared brand with the test key.
+pub async fn fake_klaviyo() -> FakeServer {
+    let cfg = KlaviyoFakeConfig { api_key: API_KEY.to_string(), ..KlaviyoFakeConfig::default() };
+    serve(brand().0.clone(), cfg).await.expect("fake Klaviyo starts")
+}
+
+/// A job file's text for the fake and a storage URL; `storage_extra` adds `[storage]` keys.
+pub fn job_toml(storage_url: &str, klaviyo_url: &str, storage_extra: &str, lock_ttl: u64) -> String {
+    format!(
+        r#"[job]
+name = "testbrand"
+reporting_timezone = "America/New_York"
+reporting_currency = "USD"
+[storage]
+url = "{storage_url}"
+{storage_extra}
+[run]
+lock_ttl_seconds = {lock_ttl}
+batch_rows = 5000
+[sources.klaviyo]
+base_url = "{klaviyo_url}"
+api_key_env = "{API_KEY_ENV}"
+start_date = "2026-08-01"
+"#
+    )
+}
+
+pub fn local_job(dir: &Path, klaviyo_url: &str) -> (Job, PathBuf) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let url = format!("file://{}", data.display());
+    let path = dir.join("testbrand.toml");
+    std::fs::write(&path, job_toml(&url, klaviyo_url, "", 3)).unwrap();
+    (Job::load(&path).unwrap(), path)
+}
+
+pub fn secrets() -> Secrets {
+    Secrets::default().with(API_KEY_ENV, API_KEY)
+}
+
+/// Runs one scalar query over the committed raw tables and published staging tables.
+pub async fn scalar(storage: &Storage, sql: &str) -> i64 {
+    let ctx = lifecycle_etl::transform::session(storage).unwrap();
+    lifecycle_etl::transform::register_raw(&ctx, storage).await.unwrap();
+    for m in lifecycle_etl::transform::all_models().unwrap() {
+        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
+        let files = lifecycle_etl::transform::publish::current(storage, &m.layer, &m.name)
+            .await
+            .unwrap()
+            .map(|c| c.files)
+            .unwrap_or_default();
+        lifecycle_etl::transform::register_files(&ctx, storage, &m.name, &files, c.arrow_schema()).await.unwrap();
+    }
+    let batches: Vec<RecordBatch> = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+/// The checks every successful sync must pass: each record once, nothing missing.
+pub async fn assert_complete(storage: &Storage, truth: &SimTruth) {
+    let t = &truth.totals;
+    assert_eq!(
+        scalar(storage, "select count(distinct id) from raw_klaviyo__events").await as u64,
+        t.events,
+        "raw distinct events"
+    );
+    assert_eq!(scalar(storage, "select count(*) from stg_klaviyo__events").await as u64, t.events, "staged events");
+    assert_eq!(
+        scalar(storage, "select count(distinct id) from raw_klaviyo__profiles").await as u64,
+        t.profiles,
+        "raw profiles"
+    );
+    assert_eq!(
+        scalar(storage, "select count(*) from stg_klaviyo__profiles").await as u64,
+        t.profiles,
+        "staged profiles"
+    );
+    assert_eq!(scalar(storage, "select count(*) from stg_klaviyo__metrics").await as u64, t.metrics, "staged metrics");
+}
+
+/// Runs the built binary with arguments and extra environment, off the async runtime.
+pub async fn run_binary(args: Vec<String>, env: Vec<(String, String)>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle-etl"))
+            .args(&args)
+            .envs(env)
+            .env("LOG_FORMAT", "json")
+            .output()
+            .expect("binary runs")
+    })
+    .await
+    .unwrap()
+}
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` (from PATH, or `$MOTO_SERVER`) and creates `bucket`.
+    pub async fn start(bucket: &str) -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); scripts/test.sh installs moto[server]"));
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = client.put(format!("{}/{bucket}", moto.endpoint)).send().await
+                && r.status().is_success()
+            {
+                return moto;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("moto_server did not come up on {}", moto.endpoint);
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
