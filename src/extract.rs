@@ -54,8 +54,9 @@ pub struct StreamJob<'a> {
 
 /// Syncs one stream. The summary is returned even on failure, with the error beside it.
 pub async fn sync_stream(ctx: &SyncContext, engine: &HttpEngine, job: StreamJob<'_>) -> (StreamSummary, Option<Error>) {
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::new(&format!("{}.{}", job.source, job.spec.name)));
     let result = sync_inner(ctx, engine, &job, &counters).await;
+    counters.bar.finish_and_clear();
     let mut summary = counters.summary();
     match result {
         Ok(()) if summary.quarantined_pages == 0 => {
@@ -84,8 +85,9 @@ pub async fn sync_stream(ctx: &SyncContext, engine: &HttpEngine, job: StreamJob<
     }
 }
 
-#[derive(Default)]
 struct Counters {
+    bar: indicatif::ProgressBar,
+    read: AtomicU64,
     records: AtomicU64,
     files: AtomicU64,
     bytes: AtomicU64,
@@ -95,6 +97,29 @@ struct Counters {
 }
 
 impl Counters {
+    fn new(label: &str) -> Self {
+        Self {
+            bar: crate::progress::stream_bar(label),
+            read: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
+            parts: AtomicU32::new(0),
+        }
+    }
+
+    fn show(&self) {
+        self.bar.set_message(format!(
+            "{} records read, {} pages, {} landed in {} files",
+            self.read.load(Ordering::Relaxed),
+            self.pages.load(Ordering::Relaxed),
+            indicatif::HumanBytes(self.bytes.load(Ordering::Relaxed)),
+            self.files.load(Ordering::Relaxed)
+        ));
+    }
+
     fn summary(&self) -> StreamSummary {
         StreamSummary {
             records: self.records.load(Ordering::Relaxed),
@@ -341,6 +366,8 @@ impl PageReader<'_> {
                     }
                 }
             }
+            self.counters.read.fetch_add(records.len() as u64, Ordering::Relaxed);
+            self.counters.show();
             next = self.job.spec.pagination.next_url(&page.body, &page.headers);
         }
         match self.flush(&mut builder).await {

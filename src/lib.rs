@@ -15,6 +15,7 @@ pub mod lock;
 pub mod logging;
 pub mod manifest;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 pub mod seeds;
 pub mod simulate;

@@ -12,6 +12,7 @@ use lifecycle_etl::{check, demo, logging, report, storage::Storage};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json_logs = logging::init(cli.log_format);
+    lifecycle_etl::progress::init(cli.no_progress);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -62,7 +63,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { dir, seed, scale } => {
             let result = demo::run(&dir, seed, scale).await?;
             print_outcome(&result.outcome);
-            println!("marts and staging: {}", result.storage_dir.display());
+            println!("storage (raw, staging, marts, reports): {}", result.storage_dir.display());
         }
         Command::Check { job, connect } => {
             let job = Job::load(&job)?;
