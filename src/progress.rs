@@ -10,9 +10,10 @@ static BARS: OnceLock<Option<MultiProgress>> = OnceLock::new();
 
 /// Turns bars on when stderr is a terminal, unless `disabled`. Call once, before any run.
 pub fn init(disabled: bool) {
-    let _ = BARS.set((!disabled && std::io::stderr().is_terminal()).then(|| {
-        MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4))
-    }));
+    let _ = BARS.set(
+        (!disabled && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4))),
+    );
 }
 
 /// A spinner for one stream; hidden unless [`init`] enabled bars.
