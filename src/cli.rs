@@ -45,6 +45,9 @@ pub enum Command {
         /// Forget saved state and read from each stream's start date.
         #[arg(long)]
         full_refresh: bool,
+        /// Read only up to this instant (RFC 3339), e.g. to replay a past night.
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Rebuild staging and marts from what landing committed.
     Transform {

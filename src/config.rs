@@ -109,6 +109,18 @@ pub struct KlaviyoConfig {
     /// Per-stream options, keyed by stream name.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamOptions>,
+    /// Overrides of the published limits by bucket (`events`, `profiles`, `flows`...): for OAuth
+    /// apps with their own quota, or to leave headroom for other integrations on the account.
+    #[serde(default)]
+    pub rate_limits: BTreeMap<String, RateLimitOverride>,
+}
+
+/// `[sources.<source>.rate_limits.<bucket>]`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitOverride {
+    pub burst_per_second: u32,
+    pub steady_per_minute: u32,
 }
 
 fn default_klaviyo_revision() -> String {
@@ -152,6 +164,9 @@ pub struct StreamOptions {
     /// Windows fetched at once.
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// A first run reads at most this many days back (quota-bound streams such as reports).
+    #[serde(default)]
+    pub backfill_days: Option<u32>,
 }
 
 impl StreamOptions {
@@ -220,6 +235,20 @@ impl Job {
         if let Some(k) = &file.sources.klaviyo {
             check_url(&k.base_url).map_err(|why| bad("sources.klaviyo.base_url", &why, &k.base_url))?;
             check_env_name(&k.api_key_env, "sources.klaviyo.api_key_env", path)?;
+            for (bucket, limit) in &k.rate_limits {
+                if !crate::sources::klaviyo::STREAMS.iter().any(|s| s.bucket.name == bucket) {
+                    let mut known: Vec<_> = crate::sources::klaviyo::STREAMS.iter().map(|s| s.bucket.name).collect();
+                    known.dedup();
+                    return Err(bad(
+                        &format!("sources.klaviyo.rate_limits.{bucket}"),
+                        &format!("one of {}", known.join(", ")),
+                        bucket,
+                    ));
+                }
+                if limit.burst_per_second == 0 || limit.steady_per_minute == 0 {
+                    return Err(bad(&format!("sources.klaviyo.rate_limits.{bucket}"), "positive limits", "0"));
+                }
+            }
             for stream in k.streams.keys() {
                 if !crate::sources::klaviyo::STREAMS.iter().any(|s| s.name == stream) {
                     let known: Vec<_> = crate::sources::klaviyo::STREAMS.iter().map(|s| s.name).collect();

@@ -59,6 +59,10 @@ pub struct ColumnSpec {
     /// Raw contracts only: JSON pointer into the source record (`/attributes/datetime`).
     #[serde(default)]
     pub path: Option<String>,
+    /// Raw contracts of child streams: the id of the parent record the child was read under
+    /// (APIs do not always repeat it inside the child).
+    #[serde(default)]
+    pub parent_id: bool,
     pub description: String,
     /// The only values allowed (NULL aside).
     #[serde(default)]
@@ -126,8 +130,11 @@ impl Contract {
             if c.description.trim().is_empty() {
                 return Err(format!("{file}: column {} has no description", c.name));
             }
-            if self.layer == "raw" && c.path.is_none() {
-                return Err(format!("{file}: raw column {} needs a `path` (JSON pointer)", c.name));
+            if self.layer == "raw" && c.path.is_none() != c.parent_id {
+                return Err(format!(
+                    "{file}: raw column {} needs either a `path` (JSON pointer) or `parent_id: true`",
+                    c.name
+                ));
             }
             if let Some(p) = &c.path
                 && !p.starts_with('/')
@@ -225,6 +232,7 @@ mod tests {
                 column_type: ColumnType::Utf8,
                 nullable: true,
                 path: None,
+                parent_id: false,
                 description: "id".into(),
                 accepted_values: None,
             }],

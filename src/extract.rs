@@ -6,6 +6,7 @@
 //! watermark where it was; windows after it are committed (their data is good) without moving
 //! it, and the next run reads from the failure again (staging deduplicates on id).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -21,7 +22,7 @@ use crate::http::{HttpEngine, HttpError};
 use crate::landing::{BatchBuilder, write_file};
 use crate::manifest::{LandedFile, RunWriter, StreamSummary};
 use crate::storage::{Storage, layout};
-use crate::stream::{StreamSpec, SyncMode};
+use crate::stream::{Parent, QueryParams, Request, StreamSpec, SyncMode};
 
 /// A stream's saved state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -38,7 +39,10 @@ pub struct SyncContext {
     pub storage: Storage,
     pub run: Arc<RunWriter>,
     pub run_id: String,
+    /// Sources are read up to this instant (the run's start unless a replay pins it).
     pub run_started: DateTime<Utc>,
+    /// When this run lands data: `_landed_at` and the `landed_date=` partition.
+    pub landed_at: DateTime<Utc>,
     pub batch_rows: usize,
     pub full_refresh: bool,
 }
@@ -50,13 +54,36 @@ pub struct StreamJob<'a> {
     pub spec: &'a StreamSpec,
     pub options: StreamOptions,
     pub start_date: NaiveDate,
+    /// For a child stream: the parent ids collected earlier in the run.
+    pub parent_ids: Vec<String>,
+    /// For a parent stream: its children's names and which ids to collect for each.
+    pub children: Vec<(&'static str, Parent)>,
+}
+
+/// What syncing one stream produced.
+pub struct StreamResult {
+    pub summary: StreamSummary,
+    pub error: Option<Error>,
+    /// Ids collected for each child stream, by the child's name.
+    pub ids: BTreeMap<&'static str, Vec<String>>,
 }
 
 /// Syncs one stream. The summary is returned even on failure, with the error beside it.
-pub async fn sync_stream(ctx: &SyncContext, engine: &HttpEngine, job: StreamJob<'_>) -> (StreamSummary, Option<Error>) {
+pub async fn sync_stream(ctx: &SyncContext, engine: &HttpEngine, job: StreamJob<'_>) -> StreamResult {
     let counters = Arc::new(Counters::new(&format!("{}.{}", job.source, job.spec.name)));
     let result = sync_inner(ctx, engine, &job, &counters).await;
     counters.bar.finish_and_clear();
+    let ids = std::mem::take(&mut *counters.ids.lock().expect("ids lock"));
+    let (summary, error) = outcome(ctx, &job, &counters, result);
+    StreamResult { summary, error, ids }
+}
+
+fn outcome(
+    ctx: &SyncContext,
+    job: &StreamJob<'_>,
+    counters: &Counters,
+    result: Result<()>,
+) -> (StreamSummary, Option<Error>) {
     let mut summary = counters.summary();
     match result {
         Ok(()) if summary.quarantined_pages == 0 => {
@@ -88,6 +115,7 @@ pub async fn sync_stream(ctx: &SyncContext, engine: &HttpEngine, job: StreamJob<
 struct Counters {
     bar: indicatif::ProgressBar,
     read: AtomicU64,
+    ids: std::sync::Mutex<BTreeMap<&'static str, Vec<String>>>,
     records: AtomicU64,
     files: AtomicU64,
     bytes: AtomicU64,
@@ -101,6 +129,7 @@ impl Counters {
         Self {
             bar: crate::progress::stream_bar(label),
             read: AtomicU64::new(0),
+            ids: std::sync::Mutex::new(BTreeMap::new()),
             records: AtomicU64::new(0),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -167,7 +196,11 @@ async fn sync_inner(
             let start = job.start_date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
             let lookback =
                 Duration::seconds(job.options.lookback_days.map_or(inc.lookback_secs, |d| i64::from(d) * 86_400));
-            let from = previous.as_ref().and_then(|s| s.watermark).map_or(start, |w| (w - lookback).max(start));
+            let first_from = match job.options.backfill_days {
+                Some(days) => start.max(ctx.run_started - Duration::days(i64::from(days))),
+                None => start,
+            };
+            let from = previous.as_ref().and_then(|s| s.watermark).map_or(first_from, |w| (w - lookback).max(start));
             // Events can carry future datetimes: never read (or move the watermark) past the run's start.
             let until = ctx.run_started;
             match job.options.window_days.or(inc.window_days) {
@@ -273,13 +306,35 @@ struct PageReader<'a> {
 }
 
 impl PageReader<'_> {
-    fn first_url(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<String> {
+    /// The passes one window needs: each partition, under each parent id.
+    fn passes(&self) -> Vec<(QueryParams, Option<&str>)> {
+        let partitions: &[QueryParams] =
+            if self.job.spec.partitions.is_empty() { &[&[]] } else { self.job.spec.partitions };
+        let parents: Vec<Option<&str>> = if self.job.spec.parent.is_some() {
+            self.job.parent_ids.iter().map(|p| Some(p.as_str())).collect()
+        } else {
+            vec![None]
+        };
+        partitions.iter().flat_map(|part| parents.iter().map(move |p| (*part, *p))).collect()
+    }
+
+    fn first_url(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        partition: &[(&str, &str)],
+        parent_id: Option<&str>,
+    ) -> Result<String> {
         let base = self.job.base_url.trim_end_matches('/');
-        let mut url = url::Url::parse(&format!("{base}{}", self.job.spec.path))
+        let path = match parent_id {
+            Some(id) => self.job.spec.path.replace("{parent_id}", &url_segment(id)),
+            None => self.job.spec.path.to_string(),
+        };
+        let mut url = url::Url::parse(&format!("{base}{path}"))
             .map_err(|e| Error::config(format!("sources.{}.base_url: {e}", self.job.source)))?;
         {
             let mut q = url.query_pairs_mut();
-            for (k, v) in self.job.spec.query {
+            for (k, v) in self.job.spec.query.iter().chain(partition) {
                 q.append_pair(k, v);
             }
             if let Some((param, size)) = self.page_size {
@@ -301,74 +356,12 @@ impl PageReader<'_> {
         to: Option<DateTime<Utc>>,
         observe: &mut (dyn FnMut(&Value, &Contract) + Send),
     ) -> std::result::Result<Vec<LandedFile>, WindowError> {
-        let (source, stream) = (self.job.source, self.job.spec.name);
-        let mut builder = BatchBuilder::new(self.contract.clone(), &self.ctx.run_id, self.ctx.run_started);
+        let mut builder = BatchBuilder::new(self.contract.clone(), &self.ctx.run_id, self.ctx.landed_at);
         let mut files = Vec::new();
-        let mut next = Some(self.first_url(from, to)?);
-        while let Some(url) = next.take() {
-            let page = match self.engine.get_json(&url, self.job.spec.bucket).await {
-                Ok(page) => page,
-                Err(HttpError::Malformed { url, message, body }) => {
-                    self.quarantine(&url, &message, None, None, Value::String(body))
-                        .await
-                        .map_err(|e| WindowError { files: files.clone(), error: e })?;
-                    let error = Error::Source {
-                        source_name: source.into(),
-                        stream: stream.into(),
-                        message: format!("malformed page {url} quarantined: {message}"),
-                        cause: None,
-                    };
-                    return Err(self.flush_then_fail(&mut builder, files, error).await);
-                }
-                Err(e) => {
-                    let error = http_error(source, stream, e);
-                    return Err(self.flush_then_fail(&mut builder, files, error).await);
-                }
-            };
-            self.counters.pages.fetch_add(1, Ordering::Relaxed);
-            let Some(records) = page.body.pointer(self.job.spec.record_pointer).and_then(Value::as_array) else {
-                let message = format!("no record array at {}", self.job.spec.record_pointer);
-                if let Err(e) = self.quarantine(&page.url, &message, None, None, page.body.clone()).await {
-                    return Err(WindowError { files, error: e });
-                }
-                let error = Error::Source {
-                    source_name: source.into(),
-                    stream: stream.into(),
-                    message: format!("page {} quarantined: {message}", page.url),
-                    cause: None,
-                };
-                return Err(self.flush_then_fail(&mut builder, files, error).await);
-            };
-            for record in records {
-                match builder.push(record) {
-                    Ok(()) => observe(record, self.contract),
-                    Err(bad) => {
-                        tracing::warn!(source, stream, record_id = bad.record_id.as_deref().unwrap_or(""), field = %bad.field, "Record quarantined.");
-                        let q = self
-                            .quarantine(
-                                &page.url,
-                                &bad.message,
-                                bad.record_id.clone(),
-                                Some(bad.field.clone()),
-                                record.clone(),
-                            )
-                            .await;
-                        if let Err(e) = q {
-                            return Err(WindowError { files, error: e });
-                        }
-                    }
-                }
-                if builder.len() >= self.ctx.batch_rows {
-                    match self.flush(&mut builder).await {
-                        Ok(Some(f)) => files.push(f),
-                        Ok(None) => {}
-                        Err(e) => return Err(WindowError { files, error: e }),
-                    }
-                }
+        for (partition, parent_id) in self.passes() {
+            if let Err(e) = self.read_pass(from, to, partition, parent_id, &mut builder, &mut files, observe).await {
+                return Err(self.flush_then_fail(&mut builder, files, e).await);
             }
-            self.counters.read.fetch_add(records.len() as u64, Ordering::Relaxed);
-            self.counters.show();
-            next = self.job.spec.pagination.next_url(&page.body, &page.headers);
         }
         match self.flush(&mut builder).await {
             Ok(Some(f)) => files.push(f),
@@ -376,6 +369,106 @@ impl PageReader<'_> {
             Err(e) => return Err(WindowError { files, error: e }),
         }
         Ok(files)
+    }
+
+    /// Follows one chain of pages; parts are landed into `files` as the builder fills.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_pass(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        partition: &[(&str, &str)],
+        parent_id: Option<&str>,
+        builder: &mut BatchBuilder,
+        files: &mut Vec<LandedFile>,
+        observe: &mut (dyn FnMut(&Value, &Contract) + Send),
+    ) -> Result<()> {
+        let (source, stream) = (self.job.source, self.job.spec.name);
+        let body = match self.job.spec.request {
+            Request::Get => None,
+            Request::PostJson(build) => Some(build(from, to, parent_id)),
+        };
+        let mut next = Some(self.first_url(from, to, partition, parent_id)?);
+        while let Some(url) = next.take() {
+            let page = match self.engine.fetch_json(&url, body.as_ref(), self.job.spec.bucket).await {
+                Ok(page) => page,
+                Err(HttpError::Malformed { url, message, body }) => {
+                    self.quarantine(&url, &message, None, None, Value::String(body)).await?;
+                    return Err(Error::Source {
+                        source_name: source.into(),
+                        stream: stream.into(),
+                        message: format!("malformed page {url} quarantined: {message}"),
+                        cause: None,
+                    });
+                }
+                Err(e) => return Err(http_error(source, stream, e)),
+            };
+            self.counters.pages.fetch_add(1, Ordering::Relaxed);
+            let records = match self.job.spec.records {
+                Some(hook) => hook(&page.body, body.as_ref()),
+                None => page
+                    .body
+                    .pointer(self.job.spec.record_pointer)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .ok_or_else(|| format!("no record array at {}", self.job.spec.record_pointer)),
+            };
+            let records = match records {
+                Ok(r) => r,
+                Err(message) => {
+                    self.quarantine(&page.url, &message, None, None, page.body.clone()).await?;
+                    return Err(Error::Source {
+                        source_name: source.into(),
+                        stream: stream.into(),
+                        message: format!("page {} quarantined: {message}", page.url),
+                        cause: None,
+                    });
+                }
+            };
+            for record in &records {
+                match builder.push(record, parent_id) {
+                    Ok(()) => {
+                        observe(record, self.contract);
+                        self.collect(record);
+                    }
+                    Err(bad) => {
+                        tracing::warn!(source, stream, record_id = bad.record_id.as_deref().unwrap_or(""), field = %bad.field, "Record quarantined.");
+                        self.quarantine(
+                            &page.url,
+                            &bad.message,
+                            bad.record_id.clone(),
+                            Some(bad.field.clone()),
+                            record.clone(),
+                        )
+                        .await?;
+                    }
+                }
+                if builder.len() >= self.ctx.batch_rows
+                    && let Some(f) = self.flush(builder).await?
+                {
+                    files.push(f);
+                }
+            }
+            self.counters.read.fetch_add(records.len() as u64, Ordering::Relaxed);
+            self.counters.show();
+            next = self.job.spec.pagination.next_url(&page.body, &page.headers);
+        }
+        Ok(())
+    }
+
+    /// Remembers the ids child streams will be read under.
+    fn collect(&self, record: &Value) {
+        for (child, parent) in &self.job.children {
+            if (parent.select)(record)
+                && let Some(id) = record.pointer(parent.id_pointer).and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+            {
+                self.counters.ids.lock().expect("ids lock").entry(child).or_default().push(id);
+            }
+        }
     }
 
     async fn flush_then_fail(
@@ -403,7 +496,7 @@ impl PageReader<'_> {
         let rel = layout::raw_file(
             self.job.source,
             self.job.spec.name,
-            self.ctx.run_started.date_naive(),
+            self.ctx.landed_at.date_naive(),
             &self.ctx.run_id,
             part,
         );
@@ -450,4 +543,9 @@ fn http_error(source: &str, stream: &str, e: HttpError) -> Error {
 
 fn to_value(state: &StreamState) -> Value {
     serde_json::to_value(state).expect("stream state serializes")
+}
+
+/// Ids go into URL paths: keep them to one path segment.
+fn url_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }

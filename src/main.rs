@@ -43,9 +43,9 @@ async fn run(cli: Cli) -> Result<()> {
                 pipeline::execute(&job, &secrets, Steps::All, &SyncSelection::default(), month.as_deref()).await?;
             print_outcome(&out);
         }
-        Command::Sync { job, source, stream, full_refresh } => {
+        Command::Sync { job, source, stream, full_refresh, until } => {
             let job = Job::load(&job)?;
-            let selection = SyncSelection { source, stream, full_refresh };
+            let selection = SyncSelection { source, stream, full_refresh, until };
             let out = pipeline::execute(&job, &secrets, Steps::Sync, &selection, None).await?;
             print_outcome(&out);
         }

@@ -14,6 +14,7 @@ use crate::lock::RunLock;
 use crate::manifest::{RunManifest, RunWriter, StreamSummary, new_run_id};
 use crate::sources::klaviyo;
 use crate::storage::Storage;
+use crate::stream::StreamSpec;
 
 /// What `sync` reads.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,9 @@ pub struct SyncSelection {
     pub source: Option<String>,
     pub stream: Option<String>,
     pub full_refresh: bool,
+    /// Read sources only up to this instant instead of the run's start (replays, and tests
+    /// whose fake servers run on a simulated clock). Watermarks never pass it.
+    pub until: Option<chrono::DateTime<Utc>>,
 }
 
 /// What a command did.
@@ -99,7 +103,8 @@ async fn steps_inner(
             storage: storage.clone(),
             run: writer.clone(),
             run_id: outcome.run_id.clone(),
-            run_started: Utc::now(),
+            run_started: selection.until.unwrap_or_else(Utc::now),
+            landed_at: Utc::now(),
             batch_rows: job.file.run.batch_rows,
             full_refresh: selection.full_refresh,
         };
@@ -145,33 +150,16 @@ async fn sync_sources(
 
     if let Some(cfg) = job.file.sources.klaviyo.as_ref().filter(|_| wanted(klaviyo::SOURCE)) {
         let engine = klaviyo::engine(cfg, secrets)?;
-        let specs: Vec<_> = klaviyo::STREAMS
-            .iter()
-            .filter(|s| selection.stream.as_deref().is_none_or(|n| n == s.name))
-            .filter(|s| cfg.streams.get(s.name).is_none_or(StreamOptions::is_enabled))
-            .collect();
-        if let Some(stream) = &selection.stream
-            && specs.is_empty()
-        {
-            return Err(Error::config(format!("--stream {stream}: source klaviyo has no such enabled stream")));
-        }
-        let runs = specs.iter().map(|spec| {
-            let job = StreamJob {
-                source: klaviyo::SOURCE,
-                base_url: &cfg.base_url,
-                spec,
-                options: cfg.streams.get(spec.name).cloned().unwrap_or_default(),
-                start_date: cfg.start_date,
-            };
-            sync_stream(ctx, &engine, job)
-        });
-        for (spec, (summary, error)) in specs.iter().zip(futures::future::join_all(runs).await) {
-            tracing::info!(source = klaviyo::SOURCE, stream = spec.name, records = summary.records, pages = summary.pages, status = %summary.status, "Stream finished.");
-            summaries.insert(format!("{}.{}", klaviyo::SOURCE, spec.name), summary);
-            if let Some(e) = error {
-                failures.push(e);
-            }
-        }
+        let specs = select_streams(klaviyo::SOURCE, klaviyo::STREAMS, &cfg.streams, selection.stream.as_deref())?;
+        let streams = StreamsToSync {
+            source: klaviyo::SOURCE,
+            base_url: &cfg.base_url,
+            start_date: cfg.start_date,
+            options: &cfg.streams,
+        };
+        let (summ, fails) = sync_streams(ctx, &engine, &streams, &specs).await;
+        summaries.extend(summ);
+        failures.extend(fails);
         let c = engine.counters();
         tracing::info!(
             source = klaviyo::SOURCE,
@@ -190,4 +178,115 @@ async fn sync_sources(
         });
     }
     Ok((summaries, failures))
+}
+
+/// One source's streams and their options.
+struct StreamsToSync<'a> {
+    source: &'static str,
+    base_url: &'a str,
+    start_date: chrono::NaiveDate,
+    options: &'a BTreeMap<String, StreamOptions>,
+}
+
+/// The enabled streams of a source, or the one asked for plus the parents it is read under.
+fn select_streams(
+    source: &str,
+    all: &'static [StreamSpec],
+    options: &BTreeMap<String, StreamOptions>,
+    only: Option<&str>,
+) -> Result<Vec<&'static StreamSpec>> {
+    let enabled = |s: &StreamSpec| options.get(s.name).is_none_or(StreamOptions::is_enabled);
+    let Some(name) = only else { return Ok(all.iter().filter(|s| enabled(s)).collect()) };
+    let mut wanted = vec![
+        all.iter()
+            .find(|s| s.name == name && enabled(s))
+            .ok_or_else(|| Error::config(format!("--stream {name}: source {source} has no such enabled stream")))?,
+    ];
+    while let Some(parent) = wanted.last().and_then(|s| s.parent) {
+        let p = all
+            .iter()
+            .find(|s| s.name == parent.stream)
+            .ok_or_else(|| Error::Internal(format!("no stream {}", parent.stream)))?;
+        wanted.push(p);
+    }
+    wanted.reverse();
+    Ok(wanted)
+}
+
+/// Syncs a source's streams concurrently; a child starts as soon as its parent has finished
+/// (flow messages need not wait for the events backfill). A child whose parent failed is not
+/// read: its parent ids would be incomplete.
+async fn sync_streams(
+    ctx: &SyncContext,
+    engine: &crate::http::HttpEngine,
+    streams: &StreamsToSync<'_>,
+    specs: &[&'static StreamSpec],
+) -> (BTreeMap<String, StreamSummary>, Vec<Error>) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    let mut summaries = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut ids: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let mut pending: Vec<&'static StreamSpec> = specs.to_vec();
+    let mut running = FuturesUnordered::new();
+    let start = |spec: &'static StreamSpec, parent_ids: Vec<String>| {
+        let children =
+            specs.iter().filter_map(|c| c.parent.filter(|p| p.stream == spec.name).map(|p| (c.name, p))).collect();
+        let job = StreamJob {
+            source: streams.source,
+            base_url: streams.base_url,
+            spec,
+            options: streams.options.get(spec.name).cloned().unwrap_or_default(),
+            start_date: streams.start_date,
+            parent_ids,
+            children,
+        };
+        async move { (spec, sync_stream(ctx, engine, job).await) }
+    };
+    pending.retain(|spec| {
+        if spec.parent.is_none() {
+            running.push(start(spec, Vec::new()));
+            return false;
+        }
+        true
+    });
+    while let Some((spec, result)) = running.next().await {
+        let s = &result.summary;
+        tracing::info!(source = streams.source, stream = spec.name, records = s.records, pages = s.pages, status = %s.status, "Stream finished.");
+        summaries.insert(format!("{}.{}", streams.source, spec.name), result.summary);
+        ids.extend(result.ids);
+        let failed = result.error.is_some();
+        failures.extend(result.error);
+        let mut skipped = vec![spec.name].into_iter().filter(|_| failed).collect::<Vec<_>>();
+        // Children of this stream start now, or are skipped (with their own children) if it failed.
+        while let Some(parent) = skipped.pop() {
+            pending.retain(|c| {
+                if c.parent.is_some_and(|p| p.stream == parent) {
+                    let summary = StreamSummary {
+                        status: "skipped".into(),
+                        error: Some(format!("parent stream {parent} failed")),
+                        ..Default::default()
+                    };
+                    summaries.insert(format!("{}.{}", streams.source, c.name), summary);
+                    skipped.push(c.name);
+                    return false;
+                }
+                true
+            });
+        }
+        if !failed {
+            pending.retain(|c| {
+                if c.parent.is_some_and(|p| p.stream == spec.name) {
+                    running.push(start(c, ids.get(c.name).cloned().unwrap_or_default()));
+                    return false;
+                }
+                true
+            });
+        }
+    }
+    if !pending.is_empty() {
+        let names: Vec<&str> = pending.iter().map(|s| s.name).collect();
+        failures.push(Error::Internal(format!("streams {names:?} wait for parents that never ran")));
+    }
+    (summaries, failures)
 }

@@ -13,6 +13,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::Value;
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -24,6 +26,28 @@ enum Kind {
     Truncate,
     /// The `nth` 2xx response from now is served with a well-framed but invalid JSON body.
     Malform { skip: u32 },
+    /// The connection is closed before any byte of a response is written.
+    Reset,
+    /// A 2xx JSON:API page is served with no records but a `links.next` that leads to the
+    /// same page again (so no record is lost, only an empty page inserted).
+    EmptyPage,
+    /// The last record of a JSON:API page that has a next link is repeated as the first
+    /// record of the following page; `carried` holds it in between.
+    Duplicate { carried: Option<Value> },
+}
+
+impl Kind {
+    fn pre(&self) -> bool {
+        matches!(self, Kind::Throttle { .. } | Kind::Fail { .. } | Kind::Reset)
+    }
+}
+
+/// What a post-handler fault does to a successful response.
+enum Post {
+    Truncate,
+    Malform,
+    /// A replacement body, and the fault's name for the request log.
+    Rewrite(Bytes, &'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +117,24 @@ impl Faults {
         self.on("").set_latency(latency);
     }
 
+    /// The next `n` requests get no response at all: the connection is closed before a byte
+    /// is written (the handler does not run, so nothing is charged to a rate limit).
+    pub fn reset_next(&self, n: u32) {
+        self.on("").reset_next(n);
+    }
+
+    /// The next `n` successful JSON:API pages are served empty (`data: []`) with a
+    /// `links.next` that re-requests the same page (its URL plus `_fault_retry=1`).
+    pub fn empty_page_next(&self, n: u32) {
+        self.on("").empty_page_next(n);
+    }
+
+    /// `n` times: the last record of the next successful JSON:API page that has a next link
+    /// is repeated as the first record of the next successful page after it.
+    pub fn duplicate_across_pages(&self, n: u32) {
+        self.on("").duplicate_across_pages(n);
+    }
+
     /// Drops every queued rule and latency.
     pub fn clear(&self) {
         let mut s = self.lock();
@@ -122,20 +164,22 @@ impl Faults {
     /// Consumes the first matching rule that acts before the handler.
     fn take_pre(&self, path: &str) -> Option<Kind> {
         let mut s = self.lock();
-        let rule = s.rules.iter_mut().find(|r| {
-            r.remaining > 0
-                && path.starts_with(r.prefix.as_str())
-                && matches!(r.kind, Kind::Throttle { .. } | Kind::Fail { .. })
-        })?;
+        let rule =
+            s.rules.iter_mut().find(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()) && r.kind.pre())?;
         rule.remaining -= 1;
         let kind = rule.kind.clone();
         s.rules.retain(|r| r.remaining > 0);
         Some(kind)
     }
 
+    /// Whether any rule may act on a successful response to `path` (its body is only read then).
+    fn wants_post(&self, path: &str) -> bool {
+        self.lock().rules.iter().any(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()) && !r.kind.pre())
+    }
+
     /// Decides what happens to a successful response: every matching malform rule counts it,
-    /// and the first rule due (malform at zero, or truncate) fires.
-    fn take_post(&self, path: &str) -> Option<Kind> {
+    /// a duplicate rule may capture its last record, and the first rule due fires.
+    fn take_post(&self, path: &str, body: &Bytes, url: &str) -> Option<Post> {
         let mut s = self.lock();
         let mut fired = None;
         for r in s.rules.iter_mut().filter(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str())) {
@@ -143,18 +187,75 @@ impl Faults {
                 Kind::Malform { skip } if *skip > 0 => *skip -= 1,
                 Kind::Malform { .. } if fired.is_none() => {
                     r.remaining = 0;
-                    fired = Some(Kind::Malform { skip: 0 });
+                    fired = Some(Post::Malform);
                 }
                 Kind::Truncate if fired.is_none() => {
                     r.remaining -= 1;
-                    fired = Some(Kind::Truncate);
+                    fired = Some(Post::Truncate);
                 }
+                Kind::EmptyPage if fired.is_none() => {
+                    if let Some(b) = empty_page(body, url) {
+                        r.remaining -= 1;
+                        fired = Some(Post::Rewrite(b, "empty_page"));
+                    }
+                }
+                Kind::Duplicate { carried } if fired.is_none() => match carried.take() {
+                    None => *carried = last_record_of_page(body),
+                    Some(record) => match prepend_record(body, &record) {
+                        Some(b) => {
+                            r.remaining -= 1;
+                            fired = Some(Post::Rewrite(b, "duplicate"));
+                        }
+                        None => *carried = Some(record),
+                    },
+                },
                 _ => {}
             }
         }
         s.rules.retain(|r| r.remaining > 0);
         fired
     }
+}
+
+/// A JSON:API document with a `data` array, if the body is one.
+fn jsonapi_page(body: &Bytes) -> Option<serde_json::Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body).ok()? {
+        Value::Object(doc) if doc.get("data").is_some_and(Value::is_array) => Some(doc),
+        _ => None,
+    }
+}
+
+fn empty_page(body: &Bytes, url: &str) -> Option<Bytes> {
+    let mut doc = jsonapi_page(body)?;
+    doc.insert("data".into(), Value::Array(Vec::new()));
+    if doc.contains_key("included") {
+        doc.insert("included".into(), Value::Array(Vec::new()));
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let next = Value::String(format!("{url}{sep}_fault_retry=1"));
+    match doc.get_mut("links").and_then(Value::as_object_mut) {
+        Some(links) => {
+            links.insert("next".into(), next);
+        }
+        None => {
+            doc.insert("links".into(), serde_json::json!({"next": next}));
+        }
+    }
+    serde_json::to_vec(&doc).ok().map(Bytes::from)
+}
+
+fn last_record_of_page(body: &Bytes) -> Option<Value> {
+    let doc = jsonapi_page(body)?;
+    if !doc.get("links").and_then(|l| l.get("next")).is_some_and(Value::is_string) {
+        return None;
+    }
+    doc.get("data")?.as_array()?.last().cloned()
+}
+
+fn prepend_record(body: &Bytes, record: &Value) -> Option<Bytes> {
+    let mut doc = jsonapi_page(body)?;
+    doc.get_mut("data")?.as_array_mut()?.insert(0, record.clone());
+    serde_json::to_vec(&doc).ok().map(Bytes::from)
 }
 
 impl FaultScope<'_> {
@@ -176,6 +277,18 @@ impl FaultScope<'_> {
 
     pub fn malform_nth(&self, nth: u32) {
         self.faults.push(&self.prefix, Kind::Malform { skip: nth.saturating_sub(1) }, 1);
+    }
+
+    pub fn reset_next(&self, n: u32) {
+        self.faults.push(&self.prefix, Kind::Reset, n);
+    }
+
+    pub fn empty_page_next(&self, n: u32) {
+        self.faults.push(&self.prefix, Kind::EmptyPage, n);
+    }
+
+    pub fn duplicate_across_pages(&self, n: u32) {
+        self.faults.push(&self.prefix, Kind::Duplicate { carried: None }, n);
     }
 
     pub fn set_latency(&self, latency: Option<Duration>) {
@@ -206,6 +319,8 @@ pub(crate) struct FaultLayer {
 pub(crate) async fn layer(State(fl): State<FaultLayer>, req: Request, next: Next) -> Response {
     let faults = &fl.faults;
     let path = req.uri().path().to_string();
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let url = format!("http://{host}{}", req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or(&path));
     if let Some(d) = faults.latency_for(&path) {
         tokio::time::sleep(d).await;
     }
@@ -217,6 +332,16 @@ pub(crate) async fn layer(State(fl): State<FaultLayer>, req: Request, next: Next
         Some(Kind::Fail { status, html: false }) => {
             Some((fl.vendor_error)(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), None))
         }
+        Some(Kind::Reset) => {
+            // A body failing before its first byte makes the server drop the connection with
+            // the head still unsent: the client sees the connection closed, no response.
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                vec![Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fault: connection reset"))];
+            let mut resp = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            resp.extensions_mut().insert(Injected("reset"));
+            return resp;
+        }
         _ => None,
     };
     if let Some(mut resp) = early {
@@ -224,31 +349,38 @@ pub(crate) async fn layer(State(fl): State<FaultLayer>, req: Request, next: Next
         return resp;
     }
     let resp = next.run(req).await;
-    if !resp.status().is_success() {
+    if !resp.status().is_success() || !faults.wants_post(&path) {
         return resp;
     }
-    let Some(kind) = faults.take_post(&path) else {
-        return resp;
-    };
     let (mut parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    let Some(post) = faults.take_post(&path, &bytes, &url) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
     let half = bytes.slice(..bytes.len() / 2);
     parts.headers.remove(header::CONTENT_LENGTH);
-    match kind {
-        Kind::Truncate => {
-            // Announce the full length, then fail the stream: the client sees a connection
-            // closed mid-body, not a short but complete message.
+    match post {
+        Post::Truncate => {
+            // Announce the full length, send half, then fail the stream: the client sees a
+            // connection closed mid-body, not a short but complete message. The pause lets
+            // the head and the first half reach the socket before the failure.
             parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(half), Err(std::io::Error::other("fault: truncated body"))];
+            let chunks = futures::stream::iter([Ok(half)]).chain(futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(std::io::Error::other("fault: truncated body"))
+            }));
             parts.extensions.insert(Injected("truncate"));
-            Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
+            Response::from_parts(parts, Body::from_stream(chunks))
         }
-        _ => {
+        Post::Malform => {
             parts.extensions.insert(Injected("malform"));
             Response::from_parts(parts, Body::from(half))
+        }
+        Post::Rewrite(body, name) => {
+            parts.extensions.insert(Injected(name));
+            Response::from_parts(parts, Body::from(body))
         }
     }
 }

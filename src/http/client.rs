@@ -58,6 +58,8 @@ pub struct HttpEngine {
     /// Set by the first 401/403: every later request of this source fails at once instead of
     /// knocking on the door with a bad key hundreds of times.
     refused: Arc<Mutex<Option<(reqwest::StatusCode, String)>>>,
+    /// Configured limits replacing a bucket's published ones, by bucket name.
+    overrides: HashMap<String, (u32, u32)>,
 }
 
 /// Per-request timeout: a hung connection must not hold a nightly run.
@@ -86,7 +88,20 @@ impl HttpEngine {
             .gzip(true)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { source, client, pacers: Arc::default(), counters: Arc::default(), refused: Arc::default() })
+        Ok(Self {
+            source,
+            client,
+            pacers: Arc::default(),
+            counters: Arc::default(),
+            refused: Arc::default(),
+            overrides: HashMap::new(),
+        })
+    }
+
+    /// Replaces published limits by bucket name: `(burst per second, steady per minute)`.
+    pub fn with_rate_overrides(mut self, overrides: HashMap<String, (u32, u32)>) -> Self {
+        self.overrides = overrides;
+        self
     }
 
     pub fn source(&self) -> &'static str {
@@ -98,11 +113,22 @@ impl HttpEngine {
     }
 
     fn pacer(&self, bucket: RateBucket) -> Pacer {
+        let bucket = match self.overrides.get(bucket.name) {
+            Some(&(burst_per_second, steady_per_minute)) => {
+                RateBucket { burst_per_second, steady_per_minute, ..bucket }
+            }
+            None => bucket,
+        };
         self.pacers.lock().expect("pacer lock").entry(bucket.name).or_insert_with(|| Pacer::new(bucket)).clone()
     }
 
     /// GETs a JSON page, paced within `bucket`, retrying what the classification allows.
     pub async fn get_json(&self, url: &str, bucket: RateBucket) -> Result<Page, HttpError> {
+        self.fetch_json(url, None, bucket).await
+    }
+
+    /// GETs (`body` = None) or POSTs a JSON body, paced within `bucket`, with retries.
+    pub async fn fetch_json(&self, url: &str, body: Option<&Value>, bucket: RateBucket) -> Result<Page, HttpError> {
         if let Some((status, excerpt)) = self.refused.lock().expect("refused lock").clone() {
             return Err(HttpError::Status { status, url: url.to_string(), excerpt, retry_after: None });
         }
@@ -110,7 +136,7 @@ impl HttpEngine {
         let attempt = || async {
             pacer.wait().await;
             self.counters.lock().expect("counter lock").requests += 1;
-            self.send_once(url).await
+            self.send_once(url, body).await
         };
         attempt
             .retry(retry::backoff())
@@ -133,9 +159,17 @@ impl HttpEngine {
             .await
     }
 
-    async fn send_once(&self, url: &str) -> Result<Page, HttpError> {
+    async fn send_once(&self, url: &str, body: Option<&Value>) -> Result<Page, HttpError> {
         let transport = |cause| HttpError::Transport { url: url.to_string(), cause };
-        let resp = self.client.get(url).send().await.map_err(transport)?;
+        let request = match body {
+            None => self.client.get(url),
+            Some(b) => self
+                .client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/vnd.api+json")
+                .body(b.to_string()),
+        };
+        let resp = request.send().await.map_err(transport)?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             let text = String::from_utf8_lossy(&resp.bytes().await.unwrap_or_default()).into_owned();

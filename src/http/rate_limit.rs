@@ -1,5 +1,11 @@
 //! Proactive pacing: stay under a vendor's burst (per second) and steady (per minute) limits
 //! instead of running into 429s. Uses `governor`'s GCRA limiters, one per window.
+//!
+//! Vendors count in fixed windows (Klaviyo: requests per calendar second and minute). A GCRA
+//! limiter allowed to burst its whole minute would spend it in the first seconds and then meet
+//! the vendor's still-closed window, so the steady limiter paces evenly at 98 % of the steady
+//! rate with no burst: never more than the steady limit in any 60-second span, whatever the
+//! alignment of the vendor's windows.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -24,9 +30,12 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(bucket: RateBucket) -> Self {
         let nz = |n: u32| NonZeroU32::new(n.max(1)).expect("max(1) is non-zero");
+        let steady_period =
+            std::time::Duration::from_secs_f64(60.0 / (f64::from(bucket.steady_per_minute.max(1)) * 0.98));
+        let steady = Quota::with_period(steady_period).expect("a positive period").allow_burst(nz(1));
         Self {
             burst: Arc::new(RateLimiter::direct(Quota::per_second(nz(bucket.burst_per_second)))),
-            steady: Arc::new(RateLimiter::direct(Quota::per_minute(nz(bucket.steady_per_minute)))),
+            steady: Arc::new(RateLimiter::direct(steady)),
         }
     }
 

@@ -160,12 +160,14 @@ impl BatchBuilder {
         })
     }
 
-    /// Types one record and appends it; on error nothing is appended.
-    pub fn push(&mut self, record: &Value) -> Result<(), RecordError> {
+    /// Types one record (read under `parent_id`, for child streams) and appends it; on error
+    /// nothing is appended.
+    pub fn push(&mut self, record: &Value, parent_id: Option<&str>) -> Result<(), RecordError> {
         let mut cells = Vec::with_capacity(self.contract.columns.len());
+        let parent = parent_id.map(|p| Value::String(p.to_string())).unwrap_or(Value::Null);
         for col in &self.contract.columns {
             let pointer = col.path.as_deref().unwrap_or("");
-            let value = record.pointer(pointer).unwrap_or(&Value::Null);
+            let value = if col.parent_id { &parent } else { record.pointer(pointer).unwrap_or(&Value::Null) };
             let fail =
                 |message: String| RecordError { record_id: self.record_id(record), field: col.name.clone(), message };
             let cell = convert(value, col.column_type).map_err(fail)?;
@@ -355,8 +357,8 @@ mod tests {
     #[test]
     fn types_columns_and_keeps_the_raw_record() {
         let mut b = builder();
-        b.push(&event("e1", json!("2026-01-02T03:04:05+02:00"), json!("12.50"))).unwrap();
-        b.push(&event("e2", json!("2026-01-02T01:00:00+00:00"), json!(7))).unwrap();
+        b.push(&event("e1", json!("2026-01-02T03:04:05+02:00"), json!("12.50")), None).unwrap();
+        b.push(&event("e2", json!("2026-01-02T01:00:00+00:00"), json!(7)), None).unwrap();
         let batch = b.finish();
         assert_eq!(batch.num_rows(), 2);
         let ts = batch.column_by_name("datetime").unwrap().as_primitive::<TimestampMicrosecondType>();
@@ -371,14 +373,14 @@ mod tests {
     #[test]
     fn bad_field_names_record_and_field_and_appends_nothing() {
         let mut b = builder();
-        let err = b.push(&event("e9", json!("not a time"), json!(1))).unwrap_err();
+        let err = b.push(&event("e9", json!("not a time"), json!(1)), None).unwrap_err();
         assert_eq!(err.record_id.as_deref(), Some("e9"));
         assert_eq!(err.field, "datetime");
         assert!(err.to_string().contains("record e9: field datetime"), "{err}");
         assert_eq!(b.len(), 0);
         let mut missing = event("e10", json!("2026-01-01T00:00:00Z"), json!(1));
         missing["relationships"]["metric"] = json!(null);
-        let err = b.push(&missing).unwrap_err();
+        let err = b.push(&missing, None).unwrap_err();
         assert_eq!(err.field, "metric_id");
         assert!(err.message.contains("required"));
     }

@@ -108,6 +108,29 @@ pub struct PersonKey {
     pub ordinal: u64,
 }
 
+/// Second numbers (people who change phones) come from their own range of indices.
+const SECOND_PHONE_OFFSET: u64 = 2_000_000_000;
+
+/// A person's index into the phone space: unique while fewer than 20,000 people of one kind
+/// arrive on one day (scale ~6,000).
+fn phone_number_index(key: &PersonKey) -> u64 {
+    ((key.day.max(0) as u64) * 8 + key.kind as u64) * 20_000 + key.ordinal % 20_000
+}
+
+/// Area codes N(0-8)X without N11.
+static AREA_CODES: std::sync::LazyLock<Vec<u64>> =
+    std::sync::LazyLock::new(|| (200..1000).filter(|a| (a / 10) % 10 != 9 && a % 100 != 11).collect());
+
+/// A well-formed US number in E.164 (area code NXX with a middle digit 0-8, not N11; exchange
+/// 200-999), distinct for every index below ~5.7 billion. Synthetic: nothing is ever sent.
+pub fn synthetic_phone(index: u64) -> String {
+    let line = index % 10_000;
+    let exchange = 200 + (index / 10_000) % 800;
+    let area_index = index / 8_000_000;
+    let area = AREA_CODES[(area_index % AREA_CODES.len() as u64) as usize];
+    format!("+1{area}{exchange:03}{line:04}")
+}
+
 impl PersonKey {
     /// Unique per person; ids of everything the person owns derive from it.
     pub fn seq(&self) -> u64 {
@@ -365,8 +388,7 @@ impl<'w> Life<'w> {
         let last = LAST[rng.random_range(0..LAST.len())].to_string();
         let domain = ["example.com", "example.org", "example.net"][rng.random_range(0..3)];
         let email = format!("{first}.{last}.{seq}@{domain}");
-        // Phones are fictional +1 555 numbers; day/kind/ordinal keep them unique at small scales.
-        let phone = format!("+1555{:03}{}{:03}", key.day.rem_euclid(1000), key.kind as u8, key.ordinal % 1000);
+        let phone = synthetic_phone(phone_number_index(&key));
         let r: f64 = rng.random();
         let (country, province, tz) = if r < 0.84 {
             let (st, tz) = US_STATES[rng.random_range(0..US_STATES.len())];
@@ -475,7 +497,7 @@ impl<'w> Life<'w> {
                     self.phone = None;
                 }
                 if self.email.is_none() && self.phone.is_none() {
-                    self.phone = Some(format!("+1555{:07}", self.seq % 10_000_000));
+                    self.phone = Some(synthetic_phone(SECOND_PHONE_OFFSET + phone_number_index(&self.key)));
                 }
                 if self.rng.random_bool(0.92) {
                     self.create_profile(t0 - minutes(4));
@@ -527,7 +549,7 @@ impl<'w> Life<'w> {
                 self.phone = None;
                 if r < 0.05 {
                     self.email = None;
-                    self.phone = Some(format!("+1555{:07}", self.seq % 10_000_000));
+                    self.phone = Some(synthetic_phone(SECOND_PHONE_OFFSET + phone_number_index(&self.key)));
                 } else if r < 0.15 {
                     self.email = None;
                 } else if self.rng.random_bool(0.6) {
@@ -1570,4 +1592,19 @@ pub fn simulate_staff(w: &World) -> Output {
         c.amount_spent_minor = 0;
     }
     out
+}
+
+#[cfg(test)]
+mod phone_tests {
+    use super::synthetic_phone;
+
+    #[test]
+    fn phones_are_distinct_e164() {
+        let mut seen = std::collections::HashSet::new();
+        for i in (0..200_000_000u64).step_by(9_973) {
+            let p = synthetic_phone(i);
+            assert_eq!(p.len(), 12, "{p}");
+            assert!(seen.insert(p));
+        }
+    }
 }

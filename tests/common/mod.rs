@@ -9,7 +9,8 @@ use arrow::datatypes::Int64Type;
 use chrono::NaiveDate;
 use lifecycle_etl::config::{Job, Secrets};
 use lifecycle_etl::fake::FakeServer;
-use lifecycle_etl::fake::klaviyo::{KlaviyoFakeConfig, serve};
+use lifecycle_etl::fake::Limit;
+use lifecycle_etl::fake::klaviyo::{KlaviyoFakeConfig, KlaviyoLimits, serve};
 use lifecycle_etl::simulate::model::SimTruth;
 use lifecycle_etl::simulate::store::SimStore;
 use lifecycle_etl::simulate::{SimConfig, generate};
@@ -34,10 +35,30 @@ pub fn brand() -> &'static (SimStore, SimTruth) {
     })
 }
 
+/// The fake's limits in tests: the published ones, except the slow tiers (flows 60/min,
+/// campaigns 150/min, reports 2/min), raised so a test run takes seconds; job files raise the
+/// client's pacing to match (`TEST_RATE_LIMITS`). The demo keeps every published limit.
+pub fn test_limits() -> KlaviyoLimits {
+    KlaviyoLimits {
+        flows: Limit::new(50, 3000),
+        campaigns: Limit::new(50, 3000),
+        reports: Limit::new(20, 600),
+        ..KlaviyoLimits::REAL
+    }
+}
+
+pub const TEST_RATE_LIMITS: &str = "[sources.klaviyo.rate_limits.flows]\nburst_per_second = 50\nsteady_per_minute = 3000\n\
+[sources.klaviyo.rate_limits.campaigns]\nburst_per_second = 50\nsteady_per_minute = 3000\n\
+[sources.klaviyo.rate_limits.reports]\nburst_per_second = 20\nsteady_per_minute = 600\n";
+
+/// The fake Klaviyo's configuration in tests.
+pub fn fake_config() -> KlaviyoFakeConfig {
+    KlaviyoFakeConfig { api_key: API_KEY.to_string(), limits: Some(test_limits()), ..KlaviyoFakeConfig::default() }
+}
+
 /// Starts the fake Klaviyo over the shared brand with the test key.
 pub async fn fake_klaviyo() -> FakeServer {
-    let cfg = KlaviyoFakeConfig { api_key: API_KEY.to_string(), ..KlaviyoFakeConfig::default() };
-    serve(brand().0.clone(), cfg).await.expect("fake Klaviyo starts")
+    serve(brand().0.clone(), fake_config()).await.expect("fake Klaviyo starts")
 }
 
 /// A job file's text for the fake and a storage URL; `storage_extra` adds `[storage]` keys.
@@ -57,7 +78,7 @@ batch_rows = 5000
 base_url = "{klaviyo_url}"
 api_key_env = "{API_KEY_ENV}"
 start_date = "2026-08-01"
-"#
+{TEST_RATE_LIMITS}"#
     )
 }
 

@@ -6,17 +6,30 @@
 //! `included`, expiring keyset cursors, the filter grammar with its quoted-datetime trap,
 //! per-endpoint burst/steady rate limits, and the fault injection every fake shares.
 //!
-//! Served now: `/api/accounts`, `/api/metrics`, `/api/profiles`, `/api/events`, `/api/flows`
-//! (with or without a trailing slash). Modules:
+//! Served now: `/api/accounts`, `/api/metrics`, `/api/profiles`, `/api/events`, `/api/flows`,
+//! `/api/flows/{id}`, `/api/flows/{id}/flow-actions`, `/api/flow-actions/{id}`,
+//! `/api/flow-actions/{id}/flow-messages`, `/api/flow-messages/{id}`, `/api/campaigns`,
+//! `/api/campaigns/{id}`, `/api/campaigns/{id}/campaign-messages`, `/api/campaign-messages/{id}`,
+//! `/api/lists`, `/api/segments`, and `POST` `/api/flow-series-reports`,
+//! `/api/flow-values-reports`, `/api/campaign-values-reports` (with or without a trailing
+//! slash). Modules:
 //!
 //! - `routes`: auth/revision/rate-limit gate and one handler per endpoint;
+//! - `resources`: handlers of the flow-graph, campaign, list and segment endpoints;
+//! - `graph`: the action graph synthesized for each flow, and its renderings per revision;
+//! - `groups`: the lists and segments synthesized from the profiles;
+//! - `reports`: the Reporting API (validation, aggregation by send date, daily quota);
 //! - `filter`: the `filter` parameter grammar;
 //! - `paging`: keyset cursors over day files;
 //! - `render`: records into Klaviyo's wire shapes, and the error documents.
 
 mod filter;
+mod graph;
+mod groups;
 mod paging;
 mod render;
+mod reports;
+mod resources;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -33,7 +46,9 @@ use super::server::{self, FakeServer};
 use crate::simulate::store::SimStore;
 
 /// Revisions the fake accepts in the `revision` header, newest first (apis.md, version table).
-pub const REVISIONS: &[&str] = &["2026-10-15", "2026-07-15", "2026-04-15", "2026-01-15", "2025-10-15"];
+/// 2025-07-15 and 2025-04-15 serve the old flow-action and flow-message shapes.
+pub const REVISIONS: &[&str] =
+    &["2026-10-15", "2026-07-15", "2026-04-15", "2026-01-15", "2025-10-15", "2025-07-15", "2025-04-15"];
 
 /// Burst/steady limits per endpoint family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +61,15 @@ pub struct KlaviyoLimits {
     pub profiles: Limit,
     /// `GET /api/events` (XL tier).
     pub events: Limit,
-    /// `GET /api/flows` (S tier).
+    /// `GET /api/flows`, `/api/flows/{id}`, flow actions and flow messages (S tier, one bucket).
     pub flows: Limit,
+    /// `GET /api/campaigns`, campaign messages (M tier, one bucket).
+    pub campaigns: Limit,
+    /// `GET /api/lists` and `GET /api/segments` (L tier, one bucket each).
+    pub lists: Limit,
+    /// Each `POST` report endpoint (1/s, 2/m, one bucket per endpoint); the daily quota is
+    /// [`KlaviyoFakeConfig::report_daily_quota`].
+    pub reports: Limit,
 }
 
 impl KlaviyoLimits {
@@ -58,11 +80,23 @@ impl KlaviyoLimits {
         profiles: Limit::new(75, 750),
         events: Limit::new(350, 3500),
         flows: Limit::new(3, 60),
+        campaigns: Limit::new(10, 150),
+        lists: Limit::new(75, 750),
+        reports: Limit::new(1, 2),
     };
 
     /// The same limit on every endpoint: tests use small ones to hit 429s quickly.
     pub const fn uniform(limit: Limit) -> Self {
-        KlaviyoLimits { accounts: limit, metrics: limit, profiles: limit, events: limit, flows: limit }
+        KlaviyoLimits {
+            accounts: limit,
+            metrics: limit,
+            profiles: limit,
+            events: limit,
+            flows: limit,
+            campaigns: limit,
+            lists: limit,
+            reports: limit,
+        }
     }
 }
 
@@ -92,6 +126,9 @@ pub struct KlaviyoFakeConfig {
     /// Serve events dated after `now` too (scheduled sends and timezone bugs make real
     /// accounts do this). Default `false`; switchable later through [`FakeServer::clock`].
     pub future_events: bool,
+    /// Report requests allowed per account-local day (fake clock), shared by every report
+    /// endpoint; applies only with `rate_limits`. Default 225.
+    pub report_daily_quota: u32,
 }
 
 /// The default key, so demos need no configuration.
@@ -106,6 +143,7 @@ impl Default for KlaviyoFakeConfig {
             cursor_ttl: Duration::from_secs(15 * 60),
             now: None,
             future_events: false,
+            report_daily_quota: 225,
         }
     }
 }

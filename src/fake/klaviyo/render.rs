@@ -22,7 +22,7 @@ fn opt_ts(t: Option<DateTime<Utc>>) -> Value {
 }
 
 /// A stable pseudo-random number from an id, for deterministic variety (ids, rare shapes).
-fn hash64(text: &str) -> u64 {
+pub(super) fn hash64(text: &str) -> u64 {
     let d = Sha256::digest(text.as_bytes());
     u64::from_be_bytes(d[..8].try_into().expect("digest has 32 bytes"))
 }
@@ -181,6 +181,13 @@ impl Doc {
         resource
     }
 
+    /// A single-resource response: `data` is the one pushed resource (or `null`).
+    pub fn into_single(mut self, self_link: String) -> Response {
+        let data = if self.data.is_empty() { Value::Null } else { self.data.swap_remove(0) };
+        let body = json!({"data": data, "links": {"self": self_link}});
+        (StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_TYPE)], body.to_string()).into_response()
+    }
+
     /// The final response; `with_included` follows whether `include=` was asked for, since
     /// Klaviyo omits the key otherwise.
     pub fn into_response(self, links: Value, with_included: bool) -> Response {
@@ -194,7 +201,7 @@ impl Doc {
     }
 }
 
-fn rel_one(base: &str, self_path: &str, name: &str, ty: &str, id: Option<&str>) -> Value {
+pub(super) fn rel_one(base: &str, self_path: &str, name: &str, ty: &str, id: Option<&str>) -> Value {
     json!({
         "data": id.map(|id| json!({"type": ty, "id": id})),
         "links": {
@@ -204,7 +211,7 @@ fn rel_one(base: &str, self_path: &str, name: &str, ty: &str, id: Option<&str>) 
     })
 }
 
-fn rel_links(base: &str, self_path: &str, name: &str) -> Value {
+pub(super) fn rel_links(base: &str, self_path: &str, name: &str) -> Value {
     json!({"links": {
         "self": format!("{base}{self_path}relationships/{name}/"),
         "related": format!("{base}{self_path}{name}/"),
@@ -212,7 +219,7 @@ fn rel_links(base: &str, self_path: &str, name: &str) -> Value {
 }
 
 /// Short Klaviyo-style ids for things the store does not name (accounts, integrations).
-fn short_id(seed: &str) -> String {
+pub(super) fn short_id(seed: &str) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut n = hash64(seed);
     (0..6)
@@ -392,7 +399,7 @@ pub fn flow(base: &str, f: &SimFlow) -> Value {
 }
 
 /// Decimal places of a currency's minor unit, for turning `*_minor` into `$value`.
-fn minor_digits(currency: &str) -> i32 {
+pub(super) fn minor_digits(currency: &str) -> i32 {
     match currency {
         "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "HUF" => 0,
         "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,

@@ -5,25 +5,28 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use super::filter::{self, Condition, Op, Window};
+use super::graph::FlowGraph;
 use super::paging::{self, DayCache, Key, KeyVal, Paged, Position, Snapshot};
 use super::render::{self, ApiError, Doc, Source};
+use super::reports::Quota;
 use super::{KlaviyoFakeConfig, REVISIONS};
+use super::{reports, resources};
 use crate::fake::clock::FakeClock;
 use crate::fake::cursor::{self, CursorError};
 use crate::fake::rate_limit::{Limit, RateLimiter};
-use crate::simulate::model::{SimEvent, SimFlow, SimMetric, SimProfile, SimShop};
+use crate::simulate::model::{SimCampaign, SimEvent, SimFlow, SimMetric, SimProfile, SimShop};
 use crate::simulate::store::{Entity, SimStore};
 
 /// Day files kept parsed per entity; a few days cover a client paging through one day slice.
@@ -31,18 +34,22 @@ const DAY_CACHE: usize = 8;
 
 /// Everything the handlers share.
 pub struct App {
-    store: SimStore,
-    shop: SimShop,
-    cfg: KlaviyoFakeConfig,
-    base: String,
-    clock: FakeClock,
-    limiter: RateLimiter,
-    events: DayCache<SimEvent>,
-    profile_days: DayCache<SimProfile>,
-    profiles_sorted: Snapshot<SimProfile>,
-    profiles_by_id: Snapshot<SimProfile>,
-    metrics: Snapshot<SimMetric>,
-    flows: Snapshot<SimFlow>,
+    pub(super) store: SimStore,
+    pub(super) shop: SimShop,
+    pub(super) cfg: KlaviyoFakeConfig,
+    pub(super) base: String,
+    pub(super) clock: FakeClock,
+    pub(super) limiter: RateLimiter,
+    pub(super) events: DayCache<SimEvent>,
+    pub(super) profile_days: DayCache<SimProfile>,
+    pub(super) profiles_sorted: Snapshot<SimProfile>,
+    pub(super) profiles_by_id: Snapshot<SimProfile>,
+    pub(super) metrics: Snapshot<SimMetric>,
+    pub(super) flows: Snapshot<SimFlow>,
+    pub(super) graphs: Snapshot<FlowGraph>,
+    pub(super) campaigns: Snapshot<SimCampaign>,
+    pub(super) group_counts: Mutex<Option<Arc<HashMap<String, u64>>>>,
+    pub(super) report_quota: Mutex<Quota>,
 }
 
 impl App {
@@ -67,10 +74,14 @@ impl App {
             profiles_by_id: Snapshot::default(),
             metrics: Snapshot::default(),
             flows: Snapshot::default(),
+            graphs: Snapshot::default(),
+            campaigns: Snapshot::default(),
+            group_counts: Mutex::new(None),
+            report_quota: Mutex::new(Quota::default()),
         }
     }
 
-    fn metrics(&self) -> io::Result<Arc<Vec<SimMetric>>> {
+    pub(super) fn metrics(&self) -> io::Result<Arc<Vec<SimMetric>>> {
         let sig = paging::modified_signature(&self.store.root().join("metrics.jsonl"));
         self.metrics.get("id", sig, || {
             let mut all: Vec<SimMetric> = self.store.read_all(Entity::Metrics)?;
@@ -80,7 +91,7 @@ impl App {
     }
 
     /// All profiles sorted by `sort`: only for sorts the day partitioning cannot serve.
-    fn profiles_sorted(&self, sort: &str) -> io::Result<Arc<Vec<SimProfile>>> {
+    pub(super) fn profiles_sorted(&self, sort: &str) -> io::Result<Arc<Vec<SimProfile>>> {
         let sig = paging::modified_signature(&self.store.root().join(Entity::Profiles.name()));
         let field = sort.trim_start_matches('-');
         let load = || {
@@ -108,6 +119,20 @@ pub fn router(app: Arc<App>) -> Router {
         ("/api/profiles", get(profiles)),
         ("/api/events", get(events)),
         ("/api/flows", get(flows)),
+        ("/api/flows/{id}", get(resources::flow_by_id)),
+        ("/api/flows/{id}/flow-actions", get(resources::flow_actions)),
+        ("/api/flow-actions/{id}", get(resources::flow_action_by_id)),
+        ("/api/flow-actions/{id}/flow-messages", get(resources::flow_action_messages)),
+        ("/api/flow-messages/{id}", get(resources::flow_message_by_id)),
+        ("/api/campaigns", get(resources::campaigns)),
+        ("/api/campaigns/{id}", get(resources::campaign_by_id)),
+        ("/api/campaigns/{id}/campaign-messages", get(resources::campaign_messages)),
+        ("/api/campaign-messages/{id}", get(resources::campaign_message_by_id)),
+        ("/api/lists", get(resources::lists)),
+        ("/api/segments", get(resources::segments)),
+        ("/api/flow-series-reports", post(reports::flow_series)),
+        ("/api/flow-values-reports", post(reports::flow_values)),
+        ("/api/campaign-values-reports", post(reports::campaign_values)),
     ] {
         // Klaviyo serves both spellings and the official SDKs send the trailing slash.
         r = r.route(path, handler.clone()).route(&format!("{path}/"), handler);
@@ -122,12 +147,20 @@ async fn not_found(uri: Uri) -> Response {
 /// The limit bucket of a path: each endpoint family is charged separately.
 fn bucket(app: &App, path: &str) -> Option<(&'static str, Limit)> {
     let limits = app.cfg.limits.unwrap_or_default();
-    match path.trim_end_matches('/') {
-        "/api/accounts" => Some(("accounts", limits.accounts)),
-        "/api/metrics" => Some(("metrics", limits.metrics)),
-        "/api/profiles" => Some(("profiles", limits.profiles)),
-        "/api/events" => Some(("events", limits.events)),
-        "/api/flows" => Some(("flows", limits.flows)),
+    let path = path.trim_end_matches('/');
+    let family = path.strip_prefix("/api/")?.split('/').next()?;
+    match family {
+        "accounts" => Some(("accounts", limits.accounts)),
+        "metrics" => Some(("metrics", limits.metrics)),
+        "profiles" => Some(("profiles", limits.profiles)),
+        "events" => Some(("events", limits.events)),
+        "flows" | "flow-actions" | "flow-messages" => Some(("flows", limits.flows)),
+        "campaigns" | "campaign-messages" => Some(("campaigns", limits.campaigns)),
+        "lists" => Some(("lists", limits.lists)),
+        "segments" => Some(("segments", limits.lists)),
+        "flow-series-reports" => Some(("flow-series-reports", limits.reports)),
+        "flow-values-reports" => Some(("flow-values-reports", limits.reports)),
+        "campaign-values-reports" => Some(("campaign-values-reports", limits.reports)),
         _ => None,
     }
 }
@@ -166,9 +199,17 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     if app.cfg.rate_limits
         && let Some((name, limit)) = bucket(&app, req.uri().path())
     {
+        // The daily report quota answers first: its wait (hours) is the one that matters.
+        let report = name.ends_with("-reports");
+        if report && let Err(secs) = app.report_quota(false) {
+            return render::vendor_error(StatusCode::TOO_MANY_REQUESTS, Some(secs));
+        }
         match app.limiter.check(name, limit) {
             Ok(a) => allowance = Some(a),
             Err(secs) => return render::vendor_error(StatusCode::TOO_MANY_REQUESTS, Some(secs)),
+        }
+        if report && let Err(secs) = app.report_quota(true) {
+            return render::vendor_error(StatusCode::TOO_MANY_REQUESTS, Some(secs));
         }
     }
     req.extensions_mut().insert(Revision(revision));
@@ -185,30 +226,30 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
 }
 
 /// The query of one request, decoded, with what links need to reproduce it.
-struct Params {
-    path: String,
+pub(super) struct Params {
+    pub(super) path: String,
     raw_query: Option<String>,
-    pairs: Vec<(String, String)>,
+    pub(super) pairs: Vec<(String, String)>,
 }
 
 impl Params {
-    fn new(uri: &Uri) -> Self {
+    pub(super) fn new(uri: &Uri) -> Self {
         let pairs =
             uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         Self { path: uri.path().to_string(), raw_query: uri.query().map(str::to_string), pairs }
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    fn list(&self, name: &str) -> Vec<String> {
+    pub(super) fn list(&self, name: &str) -> Vec<String> {
         self.get(name)
             .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default()
     }
 
-    fn page_size(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+    pub(super) fn page_size(&self, default: usize, max: usize) -> Result<usize, ApiError> {
         let Some(raw) = self.get("page[size]") else {
             return Ok(default);
         };
@@ -219,7 +260,7 @@ impl Params {
         }
     }
 
-    fn cursor(&self, app: &App, ep: &str, sort: &str) -> Result<Option<Position>, ApiError> {
+    pub(super) fn cursor(&self, app: &App, ep: &str, sort: &str) -> Result<Option<Position>, ApiError> {
         let Some(token) = self.get("page[cursor]") else {
             return Ok(None);
         };
@@ -234,7 +275,7 @@ impl Params {
         }
     }
 
-    fn fields(&self) -> HashMap<String, Vec<String>> {
+    pub(super) fn fields(&self) -> HashMap<String, Vec<String>> {
         self.pairs
             .iter()
             .filter_map(|(k, v)| {
@@ -244,7 +285,7 @@ impl Params {
             .collect()
     }
 
-    fn self_link(&self, base: &str) -> String {
+    pub(super) fn self_link(&self, base: &str) -> String {
         match &self.raw_query {
             Some(q) => format!("{base}{}?{q}", self.path),
             None => format!("{base}{}", self.path),
@@ -252,7 +293,7 @@ impl Params {
     }
 
     /// The same request with another cursor: filter, sort and size carry over.
-    fn link_with_cursor(&self, base: &str, token: &str) -> String {
+    pub(super) fn link_with_cursor(&self, base: &str, token: &str) -> String {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in self.pairs.iter().filter(|(k, _)| k != "page[cursor]") {
             ser.append_pair(k, v);
@@ -261,7 +302,7 @@ impl Params {
         format!("{base}{}?{}", self.path, ser.finish())
     }
 
-    fn conditions(&self) -> Result<Vec<Condition>, ApiError> {
+    pub(super) fn conditions(&self) -> Result<Vec<Condition>, ApiError> {
         match self.get("filter") {
             Some(f) => filter::parse(f).map_err(ApiError::filter),
             None => Ok(Vec::new()),
@@ -270,7 +311,14 @@ impl Params {
 }
 
 /// The `links` object of a page, minting cursors for its neighbours.
-fn page_links(app: &App, params: &Params, ep: &str, sort: &str, next: Option<Key>, prev: Option<Key>) -> Value {
+pub(super) fn page_links(
+    app: &App,
+    params: &Params,
+    ep: &str,
+    sort: &str,
+    next: Option<Key>,
+    prev: Option<Key>,
+) -> Value {
     let link = |key: Option<Key>, before: bool| {
         key.map(|key| {
             let token = cursor::encode(&Position { ep: ep.to_string(), sort: sort.to_string(), before, key });
@@ -280,20 +328,20 @@ fn page_links(app: &App, params: &Params, ep: &str, sort: &str, next: Option<Key
     json!({"self": params.self_link(&app.base), "next": link(next, false), "prev": link(prev, true)})
 }
 
-fn unsupported(c: &Condition) -> ApiError {
+pub(super) fn unsupported(c: &Condition) -> ApiError {
     ApiError::filter(format!("'{}' operator for field '{}' is not supported.", c.op_name, c.field))
 }
 
-fn io_err(e: io::Error) -> ApiError {
+pub(super) fn io_err(e: io::Error) -> ApiError {
     ApiError::internal(format!("store read failed: {e}"))
 }
 
 /// A datetime bound from a filter value; quoted datetimes are the classic client bug.
-fn dt(c: &Condition) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn dt(c: &Condition) -> Result<DateTime<Utc>, ApiError> {
     filter::datetime(&c.value).map_err(ApiError::filter)
 }
 
-fn string_set(c: &Condition) -> Result<Vec<String>, ApiError> {
+pub(super) fn string_set(c: &Condition) -> Result<Vec<String>, ApiError> {
     match (&c.op, &c.value) {
         (Op::Equals, v) => Ok(vec![filter::string(v).map_err(ApiError::filter)?]),
         (Op::Any, filter::Value::List(items)) => {
@@ -304,7 +352,7 @@ fn string_set(c: &Condition) -> Result<Vec<String>, ApiError> {
 }
 
 /// Runs a store-reading endpoint on the blocking pool.
-async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static) -> Response {
+pub(super) async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static) -> Response {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
@@ -312,7 +360,7 @@ async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'stati
     }
 }
 
-fn check_includes(params: &Params, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+pub(super) fn check_includes(params: &Params, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
     let includes = params.list("include");
     if let Some(bad) = includes.iter().find(|i| !allowed.contains(&i.as_str())) {
         return Err(ApiError::invalid("include", format!("'{bad}' is not a valid include.")));
@@ -453,7 +501,7 @@ fn profiles_page(app: &App, params: &Params) -> Result<Response, ApiError> {
 }
 
 /// The days of a daily entity that can hold records inside `window` (and before `horizon`).
-fn days_in(
+pub(super) fn days_in(
     store: &SimStore,
     entity: Entity,
     window: &Window,

@@ -22,6 +22,11 @@ pub fn engine(cfg: &KlaviyoConfig, secrets: &Secrets) -> Result<HttpEngine> {
         auth,
         &[("revision", cfg.revision.clone()), ("accept", "application/vnd.api+json".to_string())],
     )
+    .map(|e| {
+        e.with_rate_overrides(
+            cfg.rate_limits.iter().map(|(k, v)| (k.clone(), (v.burst_per_second, v.steady_per_minute))).collect(),
+        )
+    })
     .map_err(Error::config)
 }
 

@@ -20,6 +20,9 @@ final as (
         flow_id,
         message_id,
         event_id_property as source_event_id,
+        attributed_flow_id,
+        attributed_message_id,
+        variation_id,
         _landed_at
     from ranked
     where copy_rank = 1

@@ -1,0 +1,98 @@
+//! JSON → Parquet throughput of landing, on one core: page bytes are parsed, each record typed
+//! into Arrow against the raw events contract (with `_raw` kept), and every `batch_rows` records
+//! written as a zstd Parquet part, exactly as a sync does. Prints records/s; target ≥ 250k.
+//!
+//! `cargo bench --bench json_to_parquet` (release). Under `cargo test` it only says how to run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use lifecycle_etl::landing::{BatchBuilder, write_file};
+use lifecycle_etl::storage::Storage;
+use serde_json::{Value, json};
+
+const PAGE: usize = 1000;
+const BATCH_ROWS: usize = 50_000;
+
+/// A page of Klaviyo events shaped like the API's (and the fake's) JSON:API documents.
+fn page(n: usize, offset: usize) -> Vec<u8> {
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            let k = offset + i;
+            let metric = ["RcvEml", "OpnEml", "ClkEml"][k % 3];
+            json!({
+                "type": "event", "id": format!("4{k:025}"),
+                "attributes": {
+                    "timestamp": 1_760_000_000 + k, "datetime": format!("2026-10-{:02}T{:02}:{:02}:{:02}+00:00", 1 + k % 28, k % 24, k % 60, (k * 7) % 60),
+                    "uuid": format!("{k:08x}-0000-4000-8000-000000000000"),
+                    "event_properties": {
+                        "$value": if k.is_multiple_of(10) { json!(49.95) } else { Value::Null },
+                        "$flow": if k.is_multiple_of(3) { json!("XyZ123") } else { Value::Null },
+                        "$message": format!("M{:05}", k % 5000),
+                        "Campaign Name": "Autumn drop", "Subject": "New in: the fall edit",
+                        "$_cohort$message_send_cohort": format!("{}:M{:05}", 1_760_000_000 + k, k % 5000),
+                        "Client Name": "Gmail", "Inbox Provider": "Gmail", "Email Domain": "example.com",
+                    }
+                },
+                "relationships": {
+                    "metric": {"data": {"type": "metric", "id": metric}},
+                    "profile": {"data": {"type": "profile", "id": format!("01J{:023}", k % 200_000)}}
+                },
+                "links": {"self": format!("https://a.klaviyo.com/api/events/4{k:025}/")}
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({"data": data, "links": {"next": null}})).unwrap()
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("json_to_parquet: run with `cargo bench --bench json_to_parquet`");
+        return;
+    }
+    let records: usize = std::env::var("LCE_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000);
+    let pages: Vec<Vec<u8>> = (0..records.div_ceil(PAGE)).map(|p| page(PAGE, p * PAGE)).collect();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let storage = Storage::from_store(Arc::new(object_store::memory::InMemory::new()), "", "memory://");
+    let contract = lifecycle_etl::contract::raw("klaviyo", "events").unwrap();
+
+    let cpu_start = cpu_time();
+    let start = Instant::now();
+    let mut builder = BatchBuilder::new(contract, "bench-run", Utc::now());
+    let (mut landed, mut parquet_bytes, mut part) = (0u64, 0u64, 0u32);
+    for body in &pages {
+        let page: Value = serde_json::from_slice(body).unwrap();
+        for record in page["data"].as_array().unwrap() {
+            builder.push(record, None).unwrap();
+            if builder.len() >= BATCH_ROWS {
+                let f = rt.block_on(write_file(&storage, &format!("p/{part}.parquet"), &builder.finish())).unwrap();
+                (landed, parquet_bytes, part) = (landed + f.rows, parquet_bytes + f.bytes, part + 1);
+            }
+        }
+    }
+    if !builder.is_empty() {
+        let f = rt.block_on(write_file(&storage, &format!("p/{part}.parquet"), &builder.finish())).unwrap();
+        (landed, parquet_bytes) = (landed + f.rows, parquet_bytes + f.bytes);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_time().map(|c| c - cpu_start.unwrap_or(0.0));
+    println!(
+        "json_to_parquet: {landed} records, {:.1} MB JSON -> {:.1} MB Parquet (zstd)",
+        bytes as f64 / 1e6,
+        parquet_bytes as f64 / 1e6
+    );
+    println!("json_to_parquet: wall {wall:.2} s, {:.0} records/s", landed as f64 / wall);
+    if let Some(cpu) = cpu {
+        println!("json_to_parquet: cpu {cpu:.2} s, {:.0} records/s per core (target >= 250000)", landed as f64 / cpu);
+    }
+}
+
+/// Process CPU seconds (user + system) from /proc, so the figure is per core whatever else runs.
+fn cpu_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
