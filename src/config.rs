@@ -167,6 +167,9 @@ pub struct StreamOptions {
     /// A first run reads at most this many days back (quota-bound streams such as reports).
     #[serde(default)]
     pub backfill_days: Option<u32>,
+    /// Requests one run may spend on the stream; the rest of a backfill continues next run.
+    #[serde(default)]
+    pub max_requests: Option<u32>,
 }
 
 impl StreamOptions {

@@ -87,7 +87,7 @@ fn outcome(
     let mut summary = counters.summary();
     match result {
         Ok(()) if summary.quarantined_pages == 0 => {
-            summary.status = "ok".into();
+            summary.status = if counters.budget_spent.load(Ordering::Relaxed) { "partial" } else { "ok" }.into();
             (summary, None)
         }
         Ok(()) => {
@@ -115,6 +115,8 @@ fn outcome(
 struct Counters {
     bar: indicatif::ProgressBar,
     read: AtomicU64,
+    /// Set when the stream's per-run request budget stopped it (a planned, partial read).
+    budget_spent: std::sync::atomic::AtomicBool,
     ids: std::sync::Mutex<BTreeMap<&'static str, Vec<String>>>,
     records: AtomicU64,
     files: AtomicU64,
@@ -129,6 +131,7 @@ impl Counters {
         Self {
             bar: crate::progress::stream_bar(label),
             read: AtomicU64::new(0),
+            budget_spent: std::sync::atomic::AtomicBool::new(false),
             ids: std::sync::Mutex::new(BTreeMap::new()),
             records: AtomicU64::new(0),
             files: AtomicU64::new(0),
@@ -247,12 +250,28 @@ async fn sync_windows(
             }
             Err(WindowError { files, error }) => {
                 ctx.run.commit(source, stream, files, None).await?;
+                if reader.counters.budget_spent.load(Ordering::Relaxed) {
+                    // A planned stop: later windows wait for the next run, the watermark stays.
+                    first_error.get_or_insert(error);
+                    continue;
+                }
                 tracing::error!(source, stream, error = %error, "Window failed; the watermark stays before it.");
                 first_error.get_or_insert(error);
             }
         }
     }
-    first_error.map_or(Ok(()), Err)
+    match first_error {
+        Some(_) if reader.counters.budget_spent.load(Ordering::Relaxed) => {
+            tracing::warn!(
+                source,
+                stream,
+                "Request budget for this run spent; the remaining windows are read next run."
+            );
+            Ok(())
+        }
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 async fn sync_open_window(
@@ -389,7 +408,19 @@ impl PageReader<'_> {
             Request::PostJson(build) => Some(build(from, to, parent_id)),
         };
         let mut next = Some(self.first_url(from, to, partition, parent_id)?);
+        let budget = self.job.options.max_requests.or(self.job.spec.request_budget);
         while let Some(url) = next.take() {
+            if let Some(budget) = budget
+                && self.counters.pages.load(Ordering::Relaxed) >= u64::from(budget)
+            {
+                self.counters.budget_spent.store(true, Ordering::Relaxed);
+                return Err(Error::Source {
+                    source_name: source.into(),
+                    stream: stream.into(),
+                    message: format!("request budget of {budget} per run spent"),
+                    cause: None,
+                });
+            }
             let page = match self.engine.fetch_json(&url, body.as_ref(), self.job.spec.bucket).await {
                 Ok(page) => page,
                 Err(HttpError::Malformed { url, message, body }) => {
@@ -530,8 +561,13 @@ impl PageReader<'_> {
 fn http_error(source: &str, stream: &str, e: HttpError) -> Error {
     let message = if e.is_auth() {
         format!("check the credential for source {source}: {e}")
+    } else if e.is_throttle() && e.retry_after().is_some_and(|d| d > crate::http::retry::MAX_RETRY_AFTER) {
+        let hours = e.retry_after().unwrap_or_default().as_secs_f64() / 3600.0;
+        format!(
+            "the API's daily quota is spent (Retry-After {hours:.1} h); this stream resumes next run, the others go on: {e}"
+        )
     } else if e.is_throttle() {
-        format!("throttled beyond the retry budget (a daily quota?): {e}; the stream resumes next run")
+        format!("still throttled after every retry: {e}")
     } else {
         e.to_string()
     };

@@ -88,6 +88,9 @@ pub struct StreamSpec {
     pub parent: Option<Parent>,
     pub request: Request,
     pub records: Option<RecordsHook>,
+    /// Requests one run may spend (quota-bound endpoints); a stream that reaches it stops
+    /// cleanly and continues next run.
+    pub request_budget: Option<u32>,
 }
 
 impl StreamSpec {
@@ -105,6 +108,7 @@ impl StreamSpec {
         parent: None,
         request: Request::Get,
         records: None,
+        request_budget: None,
     };
 
     pub fn incremental(&self) -> Option<&Incremental> {

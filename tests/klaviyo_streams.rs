@@ -112,3 +112,43 @@ async fn a_later_run_lands_only_new_and_trailing_records() {
     assert!(all as u64 <= truth.totals.events);
     fake.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_report_quota_fails_that_stream_alone_and_it_resumes_next_night() {
+    let (store, truth) = brand();
+    let night = at(2026, 11, 1, 4);
+    // Four report requests are needed (two 60-day flow-series windows, two 90-day campaign windows).
+    let cfg = KlaviyoFakeConfig { now: Some(night), report_daily_quota: 3, ..fake_config() };
+    let fake = serve(store.clone(), cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (job, _) = local_job(dir.path(), &fake.base_url());
+    let at_night = |until| SyncSelection { until: Some(until), ..Default::default() };
+
+    let err = execute(&job, &secrets(), Steps::Sync, &at_night(night), None).await.unwrap_err();
+    let text = lifecycle_etl::error::Chain(&err).to_string();
+    assert!(text.contains("daily quota is spent") && text.contains("_report"), "{text}");
+    assert_eq!(err.exit_code(), 2);
+    let storage = Storage::open(&job.file.storage, &secrets()).unwrap();
+    let events: Vec<SimEvent> = store.read_all(Entity::Events).unwrap();
+    let visible = events.iter().filter(|e| e.datetime < night).count() as i64;
+    assert_eq!(
+        scalar(&storage, "select count(distinct id) from raw_klaviyo__events").await,
+        visible,
+        "other streams land"
+    );
+    assert_eq!(
+        scalar(&storage, "select count(distinct id) from raw_klaviyo__profiles").await as u64,
+        truth.totals.profiles
+    );
+
+    // The next night the quota is back: the stopped stream continues from its last window.
+    // (Mid-morning of the next account-local day: 2026-11-01 is also the end of daylight time.)
+    let next = night + chrono::Duration::hours(30);
+    fake.clock().set(next);
+    let out = execute(&job, &secrets(), Steps::All, &at_night(next), None).await.unwrap();
+    assert_eq!(out.streams["klaviyo.flow_series_report"].status, "ok");
+    assert_eq!(out.streams["klaviyo.campaign_values_report"].status, "ok");
+    let days = scalar(&storage, "select count(distinct send_date) from stg_klaviyo__flow_series_report").await;
+    assert!(days >= 80, "daily series from Aug 1 on: {days} days");
+    fake.shutdown().await;
+}
