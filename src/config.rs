@@ -400,6 +400,20 @@ start_date = "2023-01-01"
     }
 
     #[test]
+    fn rate_limit_buckets_and_stream_names_are_checked() {
+        let ok =
+            format!("{MINIMAL}[sources.klaviyo.rate_limits.flows]\nburst_per_second = 5\nsteady_per_minute = 120\n");
+        let job = Job::parse(&ok, Path::new("j.toml")).unwrap();
+        assert_eq!(job.file.sources.klaviyo.unwrap().rate_limits["flows"].steady_per_minute, 120);
+        let bad = ok.replace("rate_limits.flows", "rate_limits.flowz");
+        let err = Job::parse(&bad, Path::new("j.toml")).unwrap_err().to_string();
+        assert!(err.contains("sources.klaviyo.rate_limits.flowz") && err.contains("flows"), "{err}");
+        let stream = format!("{MINIMAL}[sources.klaviyo.streams.event]\nenabled = false\n");
+        let err = Job::parse(&stream, Path::new("j.toml")).unwrap_err().to_string();
+        assert!(err.contains("sources.klaviyo.streams.event") && err.contains("events"), "{err}");
+    }
+
+    #[test]
     fn missing_secret_names_variable_and_key() {
         let err = Secrets::default().get("sources.klaviyo.api_key_env", "LCE_TEST_SURELY_UNSET").unwrap_err();
         assert!(err.to_string().contains("LCE_TEST_SURELY_UNSET"));
