@@ -18,8 +18,8 @@ use serde_json::Value;
 use crate::config::StreamOptions;
 use crate::contract::{self, Contract};
 use crate::error::{Error, Result};
-use crate::http::{HttpEngine, HttpError};
-use crate::landing::{BatchBuilder, write_file};
+use crate::http::{HttpEngine, HttpError, Page, Pagination};
+use crate::landing::{BatchBuilder, JsonApiPage, write_file};
 use crate::manifest::{LandedFile, RunWriter, StreamSummary};
 use crate::storage::{Storage, layout};
 use crate::stream::{Parent, QueryParams, Request, StreamSpec, SyncMode};
@@ -181,7 +181,7 @@ async fn sync_inner(
     let reader = PageReader { ctx, engine, job, contract: &contract, counters: counters.clone(), page_size };
 
     match job.spec.sync {
-        SyncMode::Full => match reader.read_window(None, None, &mut |_, _| {}).await {
+        SyncMode::Full => match reader.read_window(None, None, None).await {
             Ok(files) => {
                 let state = StreamState {
                     last_full_sync_at: Some(ctx.run_started),
@@ -237,7 +237,7 @@ async fn sync_windows(
         a = b;
     }
     let mut results = futures::stream::iter(windows)
-        .map(|(a, b)| async move { (b, reader.read_window(Some(a), Some(b), &mut |_, _| {}).await) })
+        .map(|(a, b)| async move { (b, reader.read_window(Some(a), Some(b), None).await) })
         .buffered(concurrency.max(1));
     let mut first_error: Option<Error> = None;
     while let Some((end, result)) = results.next().await {
@@ -283,14 +283,14 @@ async fn sync_open_window(
 ) -> Result<()> {
     let (ctx, source, stream) = (reader.ctx, reader.job.source, reader.job.spec.name);
     let mut max_cursor = previous;
-    let mut observe = |record: &Value, _: &Contract| {
+    let mut observe = |record: &Value| {
         if let Some(t) = record.pointer(cursor_pointer).and_then(crate::landing::arrow::parse_timestamp)
             && let Some(t) = DateTime::<Utc>::from_timestamp_micros(t)
         {
             max_cursor = max_cursor.max(Some(t.min(until)));
         }
     };
-    match reader.read_window(from, None, &mut observe).await {
+    match reader.read_window(from, None, Some(&mut observe)).await {
         Ok(files) => {
             let state =
                 StreamState { watermark: max_cursor.or(from), run_id: ctx.run_id.clone(), ..Default::default() };
@@ -301,6 +301,12 @@ async fn sync_open_window(
             Err(error)
         }
     }
+}
+
+/// A record as the page gave it: its exact text, or parsed when a hook had to reshape it.
+enum Record<'p> {
+    Raw(&'p serde_json::value::RawValue),
+    Parsed(Value),
 }
 
 struct WindowError {
@@ -373,11 +379,12 @@ impl PageReader<'_> {
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        observe: &mut (dyn FnMut(&Value, &Contract) + Send),
+        mut observe: Option<&mut (dyn FnMut(&Value) + Send)>,
     ) -> std::result::Result<Vec<LandedFile>, WindowError> {
         let mut builder = BatchBuilder::new(self.contract.clone(), &self.ctx.run_id, self.ctx.landed_at);
         let mut files = Vec::new();
         for (partition, parent_id) in self.passes() {
+            let observe = observe.as_mut().map(|f| &mut **f as &mut (dyn FnMut(&Value) + Send));
             if let Err(e) = self.read_pass(from, to, partition, parent_id, &mut builder, &mut files, observe).await {
                 return Err(self.flush_then_fail(&mut builder, files, e).await);
             }
@@ -400,7 +407,7 @@ impl PageReader<'_> {
         parent_id: Option<&str>,
         builder: &mut BatchBuilder,
         files: &mut Vec<LandedFile>,
-        observe: &mut (dyn FnMut(&Value, &Contract) + Send),
+        mut observe: Option<&mut (dyn FnMut(&Value) + Send)>,
     ) -> Result<()> {
         let (source, stream) = (self.job.source, self.job.spec.name);
         let body = match self.job.spec.request {
@@ -423,55 +430,54 @@ impl PageReader<'_> {
             }
             let page = match self.engine.fetch_json(&url, body.as_ref(), self.job.spec.bucket).await {
                 Ok(page) => page,
-                Err(HttpError::Malformed { url, message, body }) => {
-                    self.quarantine(&url, &message, None, None, Value::String(body)).await?;
-                    return Err(Error::Source {
-                        source_name: source.into(),
-                        stream: stream.into(),
-                        message: format!("malformed page {url} quarantined: {message}"),
-                        cause: None,
-                    });
-                }
                 Err(e) => return Err(http_error(source, stream, e)),
             };
             self.counters.pages.fetch_add(1, Ordering::Relaxed);
-            let records = match self.job.spec.records {
-                Some(hook) => hook(&page.body, body.as_ref()),
-                None => page
-                    .body
-                    .pointer(self.job.spec.record_pointer)
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .ok_or_else(|| format!("no record array at {}", self.job.spec.record_pointer)),
-            };
-            let records = match records {
-                Ok(r) => r,
+            let (records, following) = match self.split_page(&page, body.as_ref()) {
+                Ok(split) => split,
                 Err(message) => {
-                    self.quarantine(&page.url, &message, None, None, page.body.clone()).await?;
+                    let text = Value::String(String::from_utf8_lossy(&page.bytes).into_owned());
+                    self.quarantine(&page.url, &message, None, None, text).await?;
                     return Err(Error::Source {
                         source_name: source.into(),
                         stream: stream.into(),
-                        message: format!("page {} quarantined: {message}", page.url),
+                        message: format!("malformed page {} quarantined: {message}", page.url),
                         cause: None,
                     });
                 }
             };
+            let wants_value = observe.is_some() || !self.job.children.is_empty();
             for record in &records {
-                match builder.push(record, parent_id) {
-                    Ok(()) => {
-                        observe(record, self.contract);
-                        self.collect(record);
+                let pushed = match record {
+                    Record::Raw(raw) => builder.push_raw(raw.get(), parent_id),
+                    Record::Parsed(v) => builder.push(v, parent_id),
+                };
+                match pushed {
+                    Ok(()) if wants_value => {
+                        let parsed;
+                        let value = match record {
+                            Record::Parsed(v) => v,
+                            Record::Raw(raw) => {
+                                parsed = serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
+                                &parsed
+                            }
+                        };
+                        if let Some(observe) = observe.as_mut() {
+                            observe(value);
+                        }
+                        self.collect(value);
                     }
+                    Ok(()) => {}
                     Err(bad) => {
                         tracing::warn!(source, stream, record_id = bad.record_id.as_deref().unwrap_or(""), field = %bad.field, "Record quarantined.");
-                        self.quarantine(
-                            &page.url,
-                            &bad.message,
-                            bad.record_id.clone(),
-                            Some(bad.field.clone()),
-                            record.clone(),
-                        )
-                        .await?;
+                        let kept = match record {
+                            Record::Parsed(v) => v.clone(),
+                            Record::Raw(raw) => {
+                                serde_json::from_str(raw.get()).unwrap_or_else(|_| Value::String(raw.get().to_string()))
+                            }
+                        };
+                        self.quarantine(&page.url, &bad.message, bad.record_id.clone(), Some(bad.field.clone()), kept)
+                            .await?;
                     }
                 }
                 if builder.len() >= self.ctx.batch_rows
@@ -482,9 +488,37 @@ impl PageReader<'_> {
             }
             self.counters.read.fetch_add(records.len() as u64, Ordering::Relaxed);
             self.counters.show();
-            next = self.job.spec.pagination.next_url(&page.body, &page.headers);
+            next = following;
         }
         Ok(())
+    }
+
+    /// Splits a page into records and the next page's URL. JSON:API pages keep each record as
+    /// the text the API sent (landing parses only the contract's columns); pages a hook or a
+    /// different layout must interpret are parsed whole.
+    fn split_page<'p>(
+        &self,
+        page: &'p Page,
+        body: Option<&Value>,
+    ) -> std::result::Result<(Vec<Record<'p>>, Option<String>), String> {
+        let spec = self.job.spec;
+        let next_in_links = matches!(spec.pagination, Pagination::NextUrlInBody { pointer: "/links/next" });
+        if spec.records.is_none() && spec.record_pointer == "/data" && next_in_links {
+            let split = JsonApiPage::parse(&page.bytes).map_err(|e| e.to_string())?;
+            let next = split.next().map(str::to_string);
+            return Ok((split.data.into_iter().map(Record::Raw).collect(), next));
+        }
+        let doc = page.json().map_err(|e| e.to_string())?;
+        let records = match spec.records {
+            Some(hook) => hook(&doc, body)?,
+            None => doc
+                .pointer(spec.record_pointer)
+                .and_then(Value::as_array)
+                .cloned()
+                .ok_or_else(|| format!("no record array at {}", spec.record_pointer))?,
+        };
+        let next = spec.pagination.next_url(&doc, &page.headers);
+        Ok((records.into_iter().map(Record::Parsed).collect(), next))
     }
 
     /// Remembers the ids child streams will be read under.

@@ -36,8 +36,22 @@ impl std::fmt::Debug for Auth {
 #[derive(Debug)]
 pub struct Page {
     pub url: String,
-    pub body: Value,
+    /// The body as received; callers parse what they need of it (landing splits records
+    /// without parsing them).
+    pub bytes: bytes::Bytes,
     pub headers: HeaderMap,
+}
+
+impl Page {
+    /// The whole body as a JSON document; a malformed body is an [`HttpError::Malformed`].
+    pub fn json(&self) -> Result<Value, HttpError> {
+        serde_json::from_slice(&self.bytes).map_err(|e| self.malformed(e.to_string()))
+    }
+
+    /// A malformed-page error carrying this page's URL and body.
+    pub fn malformed(&self, message: String) -> HttpError {
+        HttpError::Malformed { url: self.url.clone(), message, body: String::from_utf8_lossy(&self.bytes).into_owned() }
+    }
 }
 
 /// Counters a run reports in its manifest and metrics.
@@ -122,9 +136,9 @@ impl HttpEngine {
         self.pacers.lock().expect("pacer lock").entry(bucket.name).or_insert_with(|| Pacer::new(bucket)).clone()
     }
 
-    /// GETs a JSON page, paced within `bucket`, retrying what the classification allows.
-    pub async fn get_json(&self, url: &str, bucket: RateBucket) -> Result<Page, HttpError> {
-        self.fetch_json(url, None, bucket).await
+    /// GETs a JSON document, paced within `bucket`, retrying what the classification allows.
+    pub async fn get_json(&self, url: &str, bucket: RateBucket) -> Result<Value, HttpError> {
+        self.fetch_json(url, None, bucket).await?.json()
     }
 
     /// GETs (`body` = None) or POSTs a JSON body, paced within `bucket`, with retries.
@@ -187,14 +201,7 @@ impl HttpEngine {
                 retry_after: retry::parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)),
             });
         }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(body) => Ok(Page { url: url.to_string(), body, headers }),
-            Err(e) => Err(HttpError::Malformed {
-                url: url.to_string(),
-                message: e.to_string(),
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            }),
-        }
+        Ok(Page { url: url.to_string(), bytes, headers })
     }
 }
 

@@ -9,7 +9,8 @@ use arrow::array::{
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use crate::contract::{ColumnType, Contract};
+use super::project::PathTree;
+use crate::contract::{ColumnType, Contract, RAW_COLUMN};
 
 /// Why one record could not be typed: names the record and the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -113,6 +114,10 @@ pub struct BatchBuilder {
     landed_at_micros: i64,
     /// JSON pointer of the record id, for error messages.
     id_pointer: String,
+    /// Index of the column holding the record id, for error messages.
+    id_column: Option<usize>,
+    tree: PathTree,
+    scratch: Vec<Option<Value>>,
     columns: Vec<ColumnBuilder>,
     raw: StringBuilder,
     run_ids: StringBuilder,
@@ -129,7 +134,13 @@ impl BatchBuilder {
             .and_then(|k| contract.column(k))
             .and_then(|c| c.path.clone())
             .unwrap_or_else(|| "/id".to_string());
+        let id_column = contract.primary_key.first().and_then(|k| contract.columns.iter().position(|c| &c.name == k));
+        let tree =
+            PathTree::new(contract.columns.iter().enumerate().filter_map(|(i, c)| c.path.as_deref().map(|p| (i, p))));
         Self {
+            id_column,
+            tree,
+            scratch: Vec::new(),
             contract,
             run_id: run_id.to_string(),
             landed_at_micros: landed_at.timestamp_micros(),
@@ -160,19 +171,50 @@ impl BatchBuilder {
         })
     }
 
-    /// Types one record (read under `parent_id`, for child streams) and appends it; on error
-    /// nothing is appended.
+    /// Types one parsed record (read under `parent_id`, for child streams) and appends it; on
+    /// error nothing is appended.
     pub fn push(&mut self, record: &Value, parent_id: Option<&str>) -> Result<(), RecordError> {
+        let values: Vec<Option<&Value>> =
+            self.contract.columns.iter().map(|c| c.path.as_deref().and_then(|p| record.pointer(p))).collect();
+        self.append(&values, &record.to_string(), parent_id)
+    }
+
+    /// Types one record given as its JSON text (the landing hot path: only the contract's
+    /// columns are parsed, and the text itself becomes `_raw`); on error nothing is appended.
+    pub fn push_raw(&mut self, raw: &str, parent_id: Option<&str>) -> Result<(), RecordError> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.resize(self.contract.columns.len(), None);
+        let result = match self.tree.read(raw, &mut out) {
+            Ok(()) => {
+                let values: Vec<Option<&Value>> = out.iter().map(Option::as_ref).collect();
+                self.append(&values, raw, parent_id)
+            }
+            Err(e) => {
+                Err(RecordError { record_id: None, field: RAW_COLUMN.to_string(), message: format!("not JSON: {e}") })
+            }
+        };
+        self.scratch = out;
+        result
+    }
+
+    fn append(&mut self, values: &[Option<&Value>], raw: &str, parent_id: Option<&str>) -> Result<(), RecordError> {
         let mut cells = Vec::with_capacity(self.contract.columns.len());
         let parent = parent_id.map(|p| Value::String(p.to_string())).unwrap_or(Value::Null);
-        for col in &self.contract.columns {
-            let pointer = col.path.as_deref().unwrap_or("");
-            let value = if col.parent_id { &parent } else { record.pointer(pointer).unwrap_or(&Value::Null) };
-            let fail =
-                |message: String| RecordError { record_id: self.record_id(record), field: col.name.clone(), message };
+        let record_id = || {
+            self.id_column.and_then(|i| values[i]).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        };
+        for (i, col) in self.contract.columns.iter().enumerate() {
+            let value = if col.parent_id { &parent } else { values[i].unwrap_or(&Value::Null) };
+            let fail = |message: String| RecordError { record_id: record_id(), field: col.name.clone(), message };
             let cell = convert(value, col.column_type).map_err(fail)?;
             if cell == Cell::Null && !col.nullable {
-                return Err(fail(format!("required field is missing (expected at {pointer})")));
+                let at = col.path.as_deref().unwrap_or("the parent id");
+                return Err(fail(format!("required field is missing (expected at {at})")));
             }
             if let (Some(allowed), Cell::Str(s)) = (&col.accepted_values, &cell)
                 && !allowed.iter().any(|a| a == s)
@@ -184,7 +226,7 @@ impl BatchBuilder {
         for (builder, cell) in self.columns.iter_mut().zip(cells) {
             builder.append(cell);
         }
-        self.raw.append_value(record.to_string());
+        self.raw.append_value(raw);
         self.run_ids.append_value(&self.run_id);
         self.landed.append_value(self.landed_at_micros);
         self.rows += 1;

@@ -5,7 +5,10 @@
 //! file part to object storage. Files are invisible until [`crate::manifest`] commits them.
 
 pub mod arrow;
+pub mod page;
 pub mod parquet;
+pub mod project;
 
 pub use self::arrow::{BatchBuilder, RecordError};
+pub use self::page::JsonApiPage;
 pub use self::parquet::write_file;
