@@ -80,6 +80,11 @@ fn main() {
             rate / ceiling
         );
         println!("events_sync: mean page fill {:.0} events of 1000", s.records as f64 / s.pages.max(1) as f64);
+        let log = fake.requests();
+        let throttled = log.iter().filter(|r| r.status == 429).count();
+        let served: Vec<f64> = log.iter().filter(|r| r.status == 200).map(|r| r.elapsed.as_secs_f64() * 1000.0).collect();
+        let mean_ms = served.iter().sum::<f64>() / served.len().max(1) as f64;
+        println!("events_sync: {} requests, {throttled} answered 429, mean server time {mean_ms:.0} ms (latency included)", log.len());
         fake.shutdown().await;
     });
 }

@@ -236,19 +236,36 @@ async fn sync_windows(
         windows.push((a, b));
         a = b;
     }
-    let mut results = futures::stream::iter(windows)
-        .map(|(a, b)| async move { (b, reader.read_window(Some(a), Some(b), None).await) })
-        .buffered(concurrency.max(1));
+    let ends: Vec<DateTime<Utc>> = windows.iter().map(|w| w.1).collect();
+    // Windows finish out of order (a busy day has more pages than a quiet one); waiting for
+    // them in order would leave slots idle behind a slow head. Each window's files are
+    // committed when it finishes; the watermark advances only over the contiguous prefix of
+    // finished windows, and never past a failed one.
+    let mut results = futures::stream::iter(windows.into_iter().enumerate())
+        .map(|(i, (a, b))| async move { (i, reader.read_window(Some(a), Some(b), None).await) })
+        .buffer_unordered(concurrency.max(1));
+    let mut finished = vec![false; ends.len()];
+    let mut prefix = 0usize;
+    let mut failed_at: Option<usize> = None;
     let mut first_error: Option<Error> = None;
-    while let Some((end, result)) = results.next().await {
+    while let Some((i, result)) = results.next().await {
         match result {
             Ok(files) => {
-                let state = first_error.is_none().then(|| {
-                    to_value(&StreamState { watermark: Some(end), run_id: ctx.run_id.clone(), ..Default::default() })
+                finished[i] = true;
+                let before = prefix;
+                let limit = failed_at.unwrap_or(finished.len());
+                while prefix < limit && finished[prefix] {
+                    prefix += 1;
+                }
+                let state = (prefix > before).then(|| {
+                    let watermark = Some(ends[prefix - 1]);
+                    to_value(&StreamState { watermark, run_id: ctx.run_id.clone(), ..Default::default() })
                 });
                 ctx.run.commit(source, stream, files, state).await?;
             }
             Err(WindowError { files, error }) => {
+                // The prefix stops here for good: no later window may move the watermark.
+                failed_at = Some(failed_at.map_or(i, |f| f.min(i)));
                 ctx.run.commit(source, stream, files, None).await?;
                 if reader.counters.budget_spent.load(Ordering::Relaxed) {
                     // A planned stop: later windows wait for the next run, the watermark stays.

@@ -29,8 +29,9 @@ use crate::fake::rate_limit::{Limit, RateLimiter};
 use crate::simulate::model::{SimCampaign, SimEvent, SimFlow, SimMetric, SimProfile, SimShop};
 use crate::simulate::store::{Entity, SimStore};
 
-/// Day files kept parsed per entity; a few days cover a client paging through one day slice.
-const DAY_CACHE: usize = 8;
+/// Day files kept parsed per entity: more than the windows a client reads at once (16 in the
+/// events benchmark), or every page of a day would re-read and re-parse its file.
+const DAY_CACHE: usize = 48;
 
 /// Everything the handlers share.
 pub struct App {
