@@ -34,8 +34,6 @@ pub struct Incremental {
     /// Whether a first run starts at the job's `start_date` (event-like streams) or reads every
     /// record (entities such as profiles, which exist whenever they were last updated).
     pub from_start_date: bool,
-    /// The API returns records sorted by the cursor, so a checkpoint after any page is safe.
-    pub sorted: bool,
 }
 
 /// A child stream is read once per record of its parent stream (flow actions per flow).

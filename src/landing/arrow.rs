@@ -112,8 +112,6 @@ pub struct BatchBuilder {
     contract: Contract,
     run_id: String,
     landed_at_micros: i64,
-    /// JSON pointer of the record id, for error messages.
-    id_pointer: String,
     /// Index of the column holding the record id, for error messages.
     id_column: Option<usize>,
     tree: PathTree,
@@ -128,12 +126,6 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     pub fn new(contract: Contract, run_id: &str, landed_at: DateTime<Utc>) -> Self {
         let columns = contract.columns.iter().map(|c| ColumnBuilder::new(c.column_type)).collect();
-        let id_pointer = contract
-            .primary_key
-            .first()
-            .and_then(|k| contract.column(k))
-            .and_then(|c| c.path.clone())
-            .unwrap_or_else(|| "/id".to_string());
         let id_column = contract.primary_key.first().and_then(|k| contract.columns.iter().position(|c| &c.name == k));
         let tree =
             PathTree::new(contract.columns.iter().enumerate().filter_map(|(i, c)| c.path.as_deref().map(|p| (i, p))));
@@ -144,7 +136,6 @@ impl BatchBuilder {
             contract,
             run_id: run_id.to_string(),
             landed_at_micros: landed_at.timestamp_micros(),
-            id_pointer,
             columns,
             raw: StringBuilder::new(),
             run_ids: StringBuilder::new(),
@@ -160,15 +151,6 @@ impl BatchBuilder {
 
     pub fn is_empty(&self) -> bool {
         self.rows == 0
-    }
-
-    /// The record's id as the contract's key pointer finds it.
-    pub fn record_id(&self, record: &Value) -> Option<String> {
-        record.pointer(&self.id_pointer).and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
     }
 
     /// Types one parsed record (read under `parent_id`, for child streams) and appends it; on

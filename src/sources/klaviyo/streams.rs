@@ -162,7 +162,6 @@ pub const STREAMS: &[StreamSpec] = &[
             window_days: None,
             lookback_secs: 3600,
             from_start_date: false,
-            sorted: true,
         }),
         bucket: PROFILES,
         ..StreamSpec::DEFAULTS
@@ -179,7 +178,6 @@ pub const STREAMS: &[StreamSpec] = &[
             window_days: Some(1),
             lookback_secs: 7 * 86_400,
             from_start_date: true,
-            sorted: true,
         }),
         bucket: EVENTS,
         ..StreamSpec::DEFAULTS
@@ -260,7 +258,6 @@ pub const STREAMS: &[StreamSpec] = &[
             // Conversions keep accruing after the send date: restate the last 14 days nightly.
             lookback_secs: 14 * 86_400,
             from_start_date: true,
-            sorted: false,
         }),
         parent: Some(Parent { stream: "metrics", id_pointer: "/id", select: is_placed_order }),
         request: Request::PostJson(flow_series_body),
@@ -279,7 +276,6 @@ pub const STREAMS: &[StreamSpec] = &[
             window_days: Some(90),
             lookback_secs: 14 * 86_400,
             from_start_date: true,
-            sorted: false,
         }),
         parent: Some(Parent { stream: "metrics", id_pointer: "/id", select: is_placed_order }),
         request: Request::PostJson(campaign_values_body),
