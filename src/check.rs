@@ -46,5 +46,17 @@ pub async fn run(job: &Job, secrets: &Secrets, connect: bool) -> Result<Vec<Stri
         })?;
         lines.push("source klaviyo: connected (GET /api/accounts)".into());
     }
+    if connect && let Some(cfg) = &job.file.sources.shopify {
+        let store = crate::sources::shopify::connect(cfg, secrets).await?;
+        let all_orders = store.scopes.iter().any(|s| s == crate::sources::shopify::READ_ALL_ORDERS);
+        lines.push(format!(
+            "source shopify: connected (API {}, shop timezone {}, currency {}, scopes {}){}",
+            cfg.api_version,
+            store.timezone,
+            store.currency,
+            store.scopes.join(" "),
+            if all_orders { "" } else { "; WARNING: no read_all_orders, only the last 60 days of orders are visible" }
+        ));
+    }
     Ok(lines)
 }

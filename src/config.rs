@@ -131,14 +131,47 @@ fn default_klaviyo_revision() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ShopifyConfig {
+    /// The store's root, `https://{shop}.myshopify.com`; overridable for the fake.
     pub base_url: String,
-    /// Name of the variable holding the Admin API access token.
-    pub access_token_env: String,
+    /// Name of the variable holding a permanent Admin API access token (`shpat_...`, legacy
+    /// custom apps). Either this or the client-credentials pair.
+    #[serde(default)]
+    pub access_token_env: Option<String>,
+    /// Names of the variables holding a Dev Dashboard app's client id and secret: the run mints
+    /// a fresh token with the client-credentials grant (apps created after 2026-01-01).
+    #[serde(default)]
+    pub client_id_env: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
     #[serde(default = "default_shopify_version")]
     pub api_version: String,
     pub start_date: NaiveDate,
     #[serde(default)]
     pub streams: BTreeMap<String, StreamOptions>,
+    /// Bulk operations: when to use them and how to wait for them.
+    #[serde(default)]
+    pub bulk: ShopifyBulkConfig,
+}
+
+/// `[sources.shopify.bulk]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShopifyBulkConfig {
+    /// Windows wider than this many days (and first reads) go through a bulk operation; nightly
+    /// increments are paged queries.
+    pub threshold_days: u32,
+    /// Between polls of a running operation.
+    pub poll_interval_ms: u64,
+    /// A running operation older than this is cancelled and its window split in two.
+    pub timeout_seconds: u64,
+    /// Windows are not split below this many minutes; the partial data is landed instead.
+    pub min_window_minutes: u32,
+}
+
+impl Default for ShopifyBulkConfig {
+    fn default() -> Self {
+        Self { threshold_days: 2, poll_interval_ms: 2_000, timeout_seconds: 3_600, min_window_minutes: 60 }
+    }
 }
 
 fn default_shopify_version() -> String {
@@ -272,8 +305,34 @@ impl Job {
             }
         }
         if let Some(s) = &file.sources.shopify {
+            for stream in s.streams.keys() {
+                if !crate::sources::shopify::STREAMS.iter().any(|spec| spec.name == stream) {
+                    let known: Vec<_> = crate::sources::shopify::STREAMS.iter().map(|spec| spec.name).collect();
+                    return Err(bad(
+                        &format!("sources.shopify.streams.{stream}"),
+                        &format!("one of {}", known.join(", ")),
+                        stream,
+                    ));
+                }
+            }
             check_url(&s.base_url).map_err(|why| bad("sources.shopify.base_url", &why, &s.base_url))?;
-            check_env_name(&s.access_token_env, "sources.shopify.access_token_env", path)?;
+            for (key, var) in [
+                ("sources.shopify.access_token_env", &s.access_token_env),
+                ("sources.shopify.client_id_env", &s.client_id_env),
+                ("sources.shopify.client_secret_env", &s.client_secret_env),
+            ] {
+                if let Some(var) = var {
+                    check_env_name(var, key, path)?;
+                }
+            }
+            let credentials = (s.access_token_env.is_some(), s.client_id_env.is_some(), s.client_secret_env.is_some());
+            if !matches!(credentials, (true, false, false) | (false, true, true)) {
+                return Err(bad(
+                    "sources.shopify",
+                    "either access_token_env, or client_id_env with client_secret_env",
+                    "another combination",
+                ));
+            }
         }
         Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone })
     }
@@ -290,7 +349,15 @@ impl Job {
             vars.push(("sources.klaviyo.api_key_env".into(), k.api_key_env.clone()));
         }
         if let Some(s) = &self.file.sources.shopify {
-            vars.push(("sources.shopify.access_token_env".into(), s.access_token_env.clone()));
+            for (key, var) in [
+                ("sources.shopify.access_token_env", &s.access_token_env),
+                ("sources.shopify.client_id_env", &s.client_id_env),
+                ("sources.shopify.client_secret_env", &s.client_secret_env),
+            ] {
+                if let Some(var) = var {
+                    vars.push((key.into(), var.clone()));
+                }
+            }
         }
         if let (Some(a), Some(b)) = (&self.file.storage.access_key_id_env, &self.file.storage.secret_access_key_env) {
             vars.push(("storage.access_key_id_env".into(), a.clone()));

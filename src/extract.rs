@@ -58,6 +58,8 @@ pub struct StreamJob<'a> {
     pub parent_ids: Vec<String>,
     /// For a parent stream: its children's names and which ids to collect for each.
     pub children: Vec<(&'static str, Parent)>,
+    /// Reads the windows it wants instead of the page loop (Shopify bulk operations).
+    pub window_reader: Option<Arc<dyn WindowReader>>,
 }
 
 /// What syncing one stream produced.
@@ -208,8 +210,14 @@ async fn sync_inner(
             let until = ctx.run_started;
             match job.options.window_days.or(inc.window_days) {
                 Some(days) => {
-                    sync_windows(&reader, from, until, i64::from(days.max(1)), job.options.concurrency.unwrap_or(8))
-                        .await
+                    sync_windows(
+                        &reader,
+                        from,
+                        until,
+                        i64::from(days.max(1)),
+                        job.options.concurrency.unwrap_or(inc.concurrency),
+                    )
+                    .await
                 }
                 None => {
                     let watermark = previous.and_then(|s| s.watermark);
@@ -320,6 +328,9 @@ async fn sync_open_window(
     }
 }
 
+/// The next request of a chain: its URL and, for POST APIs, its body.
+type NextPage = (String, Option<Value>);
+
 /// A record as the page gave it: its exact text, or parsed when a hook had to reshape it.
 enum Record<'p> {
     Raw(&'p serde_json::value::RawValue),
@@ -391,49 +402,51 @@ impl PageReader<'_> {
         Ok(url.to_string())
     }
 
-    /// Reads every page of one window, landing a part each `batch_rows` records.
+    /// Reads one window, landing a part each `batch_rows` records: page by page, or through
+    /// the source's [`WindowReader`] when it wants this window.
     async fn read_window(
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-        mut observe: Option<&mut (dyn FnMut(&Value) + Send)>,
+        observe: Option<&mut (dyn FnMut(&Value) + Send + Sync)>,
     ) -> std::result::Result<Vec<LandedFile>, WindowError> {
-        let mut builder = BatchBuilder::new(self.contract.clone(), &self.ctx.run_id, self.ctx.landed_at);
-        let mut files = Vec::new();
-        for (partition, parent_id) in self.passes() {
-            let observe = observe.as_mut().map(|f| &mut **f as &mut (dyn FnMut(&Value) + Send));
-            if let Err(e) = self.read_pass(from, to, partition, parent_id, &mut builder, &mut files, observe).await {
-                return Err(self.flush_then_fail(&mut builder, files, e).await);
+        let mut sink = RecordSink {
+            reader: self,
+            builder: BatchBuilder::new(self.contract.clone(), &self.ctx.run_id, self.ctx.landed_at),
+            files: Vec::new(),
+            observe,
+        };
+        if let Some(other) = self.job.window_reader.as_ref().filter(|r| r.wants(from, to)) {
+            if let Err(e) = other.read(from, to, &mut sink).await {
+                return Err(sink.fail(e).await);
+            }
+        } else {
+            for (partition, parent_id) in self.passes() {
+                if let Err(e) = self.read_pass(from, to, partition, parent_id, &mut sink).await {
+                    return Err(sink.fail(e).await);
+                }
             }
         }
-        match self.flush(&mut builder).await {
-            Ok(Some(f)) => files.push(f),
-            Ok(None) => {}
-            Err(e) => return Err(WindowError { files, error: e }),
-        }
-        Ok(files)
+        sink.finish().await
     }
 
-    /// Follows one chain of pages; parts are landed into `files` as the builder fills.
-    #[allow(clippy::too_many_arguments)]
+    /// Follows one chain of pages; parts are landed as the sink fills.
     async fn read_pass(
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         partition: &[(&str, &str)],
         parent_id: Option<&str>,
-        builder: &mut BatchBuilder,
-        files: &mut Vec<LandedFile>,
-        mut observe: Option<&mut (dyn FnMut(&Value) + Send)>,
+        sink: &mut RecordSink<'_, '_>,
     ) -> Result<()> {
         let (source, stream) = (self.job.source, self.job.spec.name);
         let body = match self.job.spec.request {
             Request::Get => None,
             Request::PostJson(build) => Some(build(from, to, parent_id)),
         };
-        let mut next = Some(self.first_url(from, to, partition, parent_id)?);
+        let mut next = Some((self.first_url(from, to, partition, parent_id)?, body));
         let budget = self.job.options.max_requests.or(self.job.spec.request_budget);
-        while let Some(url) = next.take() {
+        while let Some((url, body)) = next.take() {
             if let Some(budget) = budget
                 && self.counters.pages.load(Ordering::Relaxed) >= u64::from(budget)
             {
@@ -463,47 +476,11 @@ impl PageReader<'_> {
                     });
                 }
             };
-            let wants_value = observe.is_some() || !self.job.children.is_empty();
-            for record in &records {
-                let pushed = match record {
-                    Record::Raw(raw) => builder.push_raw(raw.get(), parent_id),
-                    Record::Parsed(v) => builder.push(v, parent_id),
-                };
-                match pushed {
-                    Ok(()) if wants_value => {
-                        let parsed;
-                        let value = match record {
-                            Record::Parsed(v) => v,
-                            Record::Raw(raw) => {
-                                parsed = serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
-                                &parsed
-                            }
-                        };
-                        if let Some(observe) = observe.as_mut() {
-                            observe(value);
-                        }
-                        self.collect(value);
-                    }
-                    Ok(()) => {}
-                    Err(bad) => {
-                        tracing::warn!(source, stream, record_id = bad.record_id.as_deref().unwrap_or(""), field = %bad.field, "Record quarantined.");
-                        let kept = match record {
-                            Record::Parsed(v) => v.clone(),
-                            Record::Raw(raw) => {
-                                serde_json::from_str(raw.get()).unwrap_or_else(|_| Value::String(raw.get().to_string()))
-                            }
-                        };
-                        self.quarantine(&page.url, &bad.message, bad.record_id.clone(), Some(bad.field.clone()), kept)
-                            .await?;
-                    }
-                }
-                if builder.len() >= self.ctx.batch_rows
-                    && let Some(f) = self.flush(builder).await?
-                {
-                    files.push(f);
-                }
+            let n = records.len() as u64;
+            for record in records {
+                sink.land(record, parent_id, &page.url).await?;
             }
-            self.counters.read.fetch_add(records.len() as u64, Ordering::Relaxed);
+            self.counters.read.fetch_add(n, Ordering::Relaxed);
             self.counters.show();
             next = following;
         }
@@ -517,12 +494,12 @@ impl PageReader<'_> {
         &self,
         page: &'p Page,
         body: Option<&Value>,
-    ) -> std::result::Result<(Vec<Record<'p>>, Option<String>), String> {
+    ) -> std::result::Result<(Vec<Record<'p>>, Option<NextPage>), String> {
         let spec = self.job.spec;
         let next_in_links = matches!(spec.pagination, Pagination::NextUrlInBody { pointer: "/links/next" });
         if spec.records.is_none() && spec.record_pointer == "/data" && next_in_links {
             let split = JsonApiPage::parse(&page.bytes).map_err(|e| e.to_string())?;
-            let next = split.next().map(str::to_string);
+            let next = split.next().map(|url| (url.to_string(), body.cloned()));
             return Ok((split.data.into_iter().map(Record::Raw).collect(), next));
         }
         let doc = page.json().map_err(|e| e.to_string())?;
@@ -534,7 +511,10 @@ impl PageReader<'_> {
                 .cloned()
                 .ok_or_else(|| format!("no record array at {}", spec.record_pointer))?,
         };
-        let next = spec.pagination.next_url(&doc, &page.headers);
+        let next = match spec.pagination.next_body(&doc, body) {
+            Some(next_body) => Some((page.url.clone(), Some(next_body))),
+            None => spec.pagination.next_url(&doc, &page.headers).map(|url| (url, body.cloned())),
+        };
         Ok((records.into_iter().map(Record::Parsed).collect(), next))
     }
 
@@ -551,22 +531,6 @@ impl PageReader<'_> {
                 self.counters.ids.lock().expect("ids lock").entry(child).or_default().push(id);
             }
         }
-    }
-
-    async fn flush_then_fail(
-        &self,
-        builder: &mut BatchBuilder,
-        mut files: Vec<LandedFile>,
-        error: Error,
-    ) -> WindowError {
-        match self.flush(builder).await {
-            Ok(Some(f)) => files.push(f),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "Could not land the records read before a failure; they are re-read next run.")
-            }
-        }
-        WindowError { files, error }
     }
 
     async fn flush(&self, builder: &mut BatchBuilder) -> Result<Option<LandedFile>> {
@@ -609,7 +573,123 @@ impl PageReader<'_> {
     }
 }
 
-fn http_error(source: &str, stream: &str, e: HttpError) -> Error {
+/// Where a window's records go: the landing batch, its landed parts, the watermark observer
+/// and the child-id collector. Page chains and [`WindowReader`]s both land through it.
+pub struct RecordSink<'r, 'o> {
+    reader: &'r PageReader<'r>,
+    builder: BatchBuilder,
+    files: Vec<LandedFile>,
+    observe: Option<&'o mut (dyn FnMut(&Value) + Send + Sync)>,
+}
+
+impl RecordSink<'_, '_> {
+    /// Lands one parsed record read from `origin` (a page or export URL); a record that breaks
+    /// the raw contract is quarantined instead.
+    pub async fn push(&mut self, record: Value, origin: &str) -> Result<()> {
+        self.reader.counters.read.fetch_add(1, Ordering::Relaxed);
+        self.land(Record::Parsed(record), None, origin).await
+    }
+
+    /// Counts one request made outside the page loop (polls, downloads).
+    pub fn count_request(&self) {
+        self.reader.counters.pages.fetch_add(1, Ordering::Relaxed);
+        self.reader.counters.show();
+    }
+
+    /// Keeps a body that could not be read at all, with the reason.
+    pub async fn quarantine_body(&self, origin: &str, error: &str, body: String) -> Result<()> {
+        self.reader.quarantine(origin, error, None, None, Value::String(body)).await
+    }
+
+    pub fn source(&self) -> &'static str {
+        self.reader.job.source
+    }
+
+    pub fn stream(&self) -> &'static str {
+        self.reader.job.spec.name
+    }
+
+    async fn land(&mut self, record: Record<'_>, parent_id: Option<&str>, origin: &str) -> Result<()> {
+        let reader = self.reader;
+        let (source, stream) = (reader.job.source, reader.job.spec.name);
+        let pushed = match &record {
+            Record::Raw(raw) => self.builder.push_raw(raw.get(), parent_id),
+            Record::Parsed(v) => self.builder.push(v, parent_id),
+        };
+        let wants_value = self.observe.is_some() || !reader.job.children.is_empty();
+        match pushed {
+            Ok(()) if wants_value => {
+                let parsed;
+                let value = match &record {
+                    Record::Parsed(v) => v,
+                    Record::Raw(raw) => {
+                        parsed = serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
+                        &parsed
+                    }
+                };
+                if let Some(observe) = self.observe.as_mut() {
+                    observe(value);
+                }
+                reader.collect(value);
+            }
+            Ok(()) => {}
+            Err(bad) => {
+                tracing::warn!(source, stream, record_id = bad.record_id.as_deref().unwrap_or(""), field = %bad.field, "Record quarantined.");
+                let kept = match record {
+                    Record::Parsed(v) => v,
+                    Record::Raw(raw) => {
+                        serde_json::from_str(raw.get()).unwrap_or_else(|_| Value::String(raw.get().to_string()))
+                    }
+                };
+                reader.quarantine(origin, &bad.message, bad.record_id.clone(), Some(bad.field.clone()), kept).await?;
+            }
+        }
+        if self.builder.len() >= reader.ctx.batch_rows
+            && let Some(f) = reader.flush(&mut self.builder).await?
+        {
+            self.files.push(f);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> std::result::Result<Vec<LandedFile>, WindowError> {
+        match self.reader.flush(&mut self.builder).await {
+            Ok(Some(f)) => self.files.push(f),
+            Ok(None) => {}
+            Err(e) => return Err(WindowError { files: self.files, error: e }),
+        }
+        Ok(self.files)
+    }
+
+    /// Lands what was read before `error`, so the good part is committed.
+    async fn fail(mut self, error: Error) -> WindowError {
+        match self.reader.flush(&mut self.builder).await {
+            Ok(Some(f)) => self.files.push(f),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "Could not land the records read before a failure; they are re-read next run.")
+            }
+        }
+        WindowError { files: self.files, error }
+    }
+}
+
+/// Reads a whole window some other way than page by page: Shopify's bulk operations export a
+/// window as one file. The source decides per window (backfills and wide windows).
+pub trait WindowReader: Send + Sync {
+    /// Whether this window goes through [`WindowReader::read`]; `None` ends are open.
+    fn wants(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> bool;
+
+    /// Lands every record of `[from, to)` into `sink`.
+    fn read<'a>(
+        &'a self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        sink: &'a mut RecordSink<'_, '_>,
+    ) -> futures::future::BoxFuture<'a, Result<()>>;
+}
+
+pub(crate) fn http_error(source: &str, stream: &str, e: HttpError) -> Error {
     let message = if e.is_auth() {
         format!("check the credential for source {source}: {e}")
     } else if e.is_throttle() && e.retry_after().is_some_and(|d| d > crate::http::retry::MAX_RETRY_AFTER) {

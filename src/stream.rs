@@ -29,6 +29,8 @@ pub struct Incremental {
     pub filter: WindowFilter,
     /// Fixed-size windows fetched in parallel (days), or one open window when `None`.
     pub window_days: Option<u32>,
+    /// Windows in flight at once (a job's `concurrency` overrides it).
+    pub concurrency: usize,
     /// Re-read behind the watermark for late and edited records (seconds).
     pub lookback_secs: i64,
     /// Whether a first run starts at the job's `start_date` (event-like streams) or reads every

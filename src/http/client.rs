@@ -8,6 +8,7 @@ use backon::Retryable;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::gate::Gate;
 use super::rate_limit::{Pacer, RateBucket};
 use super::retry::{self, HttpError};
 use crate::error::Disposition;
@@ -74,6 +75,10 @@ pub struct HttpEngine {
     refused: Arc<Mutex<Option<(reqwest::StatusCode, String)>>>,
     /// Configured limits replacing a bucket's published ones, by bucket name.
     overrides: HashMap<String, (u32, u32)>,
+    /// The source's own admission control (Shopify's cost points), if any.
+    gate: Option<Arc<dyn Gate>>,
+    /// `Content-Type` of JSON bodies: JSON:API for Klaviyo, plain JSON for GraphQL.
+    content_type: &'static str,
 }
 
 /// Per-request timeout: a hung connection must not hold a nightly run.
@@ -109,7 +114,21 @@ impl HttpEngine {
             counters: Arc::default(),
             refused: Arc::default(),
             overrides: HashMap::new(),
+            gate: None,
+            content_type: "application/vnd.api+json",
         })
+    }
+
+    /// Adds a source's admission control (see [`Gate`]).
+    pub fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Sets the `Content-Type` of JSON request bodies (default JSON:API's).
+    pub fn with_content_type(mut self, content_type: &'static str) -> Self {
+        self.content_type = content_type;
+        self
     }
 
     /// Replaces published limits by bucket name: `(burst per second, steady per minute)`.
@@ -149,8 +168,15 @@ impl HttpEngine {
         let pacer = self.pacer(bucket);
         let attempt = || async {
             pacer.wait().await;
+            if let Some(gate) = &self.gate {
+                gate.admit(body).await;
+            }
             self.counters.lock().expect("counter lock").requests += 1;
-            self.send_once(url, body).await
+            let page = self.send_once(url, body).await?;
+            if let Some(gate) = &self.gate {
+                gate.inspect(body, &page)?;
+            }
+            Ok(page)
         };
         attempt
             .retry(retry::backoff())
@@ -177,11 +203,9 @@ impl HttpEngine {
         let transport = |cause| HttpError::Transport { url: url.to_string(), cause };
         let request = match body {
             None => self.client.get(url),
-            Some(b) => self
-                .client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/vnd.api+json")
-                .body(b.to_string()),
+            Some(b) => {
+                self.client.post(url).header(reqwest::header::CONTENT_TYPE, self.content_type).body(b.to_string())
+            }
         };
         let resp = request.send().await.map_err(transport)?;
         let status = resp.status();

@@ -4,11 +4,13 @@
 //! response is classified into a [`crate::error::Disposition`] before anything propagates.
 
 pub mod client;
+pub mod gate;
 pub mod paginate;
 pub mod rate_limit;
 pub mod retry;
 
 pub use client::{Auth, HttpEngine, Page};
+pub use gate::Gate;
 pub use paginate::Pagination;
 pub use rate_limit::RateBucket;
 pub use retry::HttpError;

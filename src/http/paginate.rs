@@ -10,6 +10,9 @@ pub enum Pagination {
     NextUrlInBody { pointer: &'static str },
     /// The next page's URL is the `rel="next"` entry of the `Link` header (Shopify REST).
     LinkHeader,
+    /// A GraphQL connection: `pageInfo { hasNextPage endCursor }` at a JSON pointer; the next
+    /// page is the same request with `variables.after` set to the cursor.
+    GraphQlCursor { page_info: &'static str },
     /// One request returns everything.
     Single,
 }
@@ -29,8 +32,22 @@ impl Pagination {
                 .find(|part| part.contains("rel=\"next\""))
                 .and_then(|part| part.split(';').next())
                 .map(|url| url.trim().trim_start_matches('<').trim_end_matches('>').to_string()),
-            Pagination::Single => None,
+            Pagination::GraphQlCursor { .. } | Pagination::Single => None,
         }
+    }
+
+    /// The request body of the page after this one, for body-cursor strategies.
+    pub fn next_body(&self, page: &Value, request: Option<&Value>) -> Option<Value> {
+        let Pagination::GraphQlCursor { page_info } = self else { return None };
+        let info = page.pointer(page_info)?;
+        if !info.get("hasNextPage").and_then(Value::as_bool).unwrap_or(false) {
+            return None;
+        }
+        let cursor = info.get("endCursor").and_then(Value::as_str)?;
+        let mut next = request.cloned().unwrap_or_else(|| Value::Object(Default::default()));
+        let vars = next.as_object_mut()?.entry("variables").or_insert_with(|| Value::Object(Default::default()));
+        vars.as_object_mut()?.insert("after".into(), Value::String(cursor.to_string()));
+        Some(next)
     }
 }
 
@@ -55,5 +72,19 @@ mod tests {
         );
         assert_eq!(Pagination::LinkHeader.next_url(&json!({}), &h).as_deref(), Some("https://s/a?page_info=n"));
         assert_eq!(Pagination::Single.next_url(&json!({}), &h), None);
+    }
+
+    #[test]
+    fn graphql_cursor_sets_after() {
+        let p = Pagination::GraphQlCursor { page_info: "/data/orders/pageInfo" };
+        let request = json!({"query": "q", "variables": {"first": 10}});
+        let more = json!({"data": {"orders": {"pageInfo": {"hasNextPage": true, "endCursor": "c2"}}}});
+        assert_eq!(
+            p.next_body(&more, Some(&request)),
+            Some(json!({"query": "q", "variables": {"first": 10, "after": "c2"}}))
+        );
+        let last = json!({"data": {"orders": {"pageInfo": {"hasNextPage": false, "endCursor": "c3"}}}});
+        assert_eq!(p.next_body(&last, Some(&request)), None);
+        assert_eq!(p.next_url(&more, &HeaderMap::new()), None);
     }
 }

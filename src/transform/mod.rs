@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod publish;
+pub mod udf;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub const STORE_URL: &str = "lce://store";
 /// A DataFusion session over the job's storage.
 pub fn session(storage: &Storage) -> Result<SessionContext> {
     let ctx = SessionContext::new();
+    udf::register(&ctx);
     let url = url::Url::parse(STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
     ctx.runtime_env().register_object_store(&url, storage.object_store());
     Ok(ctx)

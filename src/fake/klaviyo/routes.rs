@@ -31,7 +31,7 @@ use crate::simulate::store::{Entity, SimStore};
 
 /// Day files kept parsed per entity: more than the windows a client reads at once (16 in the
 /// events benchmark), or every page of a day would re-read and re-parse its file.
-const DAY_CACHE: usize = 48;
+const DAY_CACHE: usize = 96;
 
 /// Everything the handlers share.
 pub struct App {

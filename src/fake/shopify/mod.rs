@@ -1,0 +1,1 @@
+//! The fake Shopify Admin API (being built).
