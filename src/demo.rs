@@ -46,14 +46,17 @@ pub fn ensure_brand(dir: &Path, cfg: &SimConfig) -> Result<SimStore> {
     SimStore::open(&sim_dir).map_err(|e| Error::io("cannot open the simulated brand", e))
 }
 
-/// The demo job pointed at a fake Klaviyo and a local storage folder.
-pub fn demo_job(storage_dir: &Path, klaviyo_url: &str) -> Result<Job> {
+/// The demo job pointed at the fake Klaviyo and Shopify and a local storage folder.
+pub fn demo_job(storage_dir: &Path, klaviyo_url: &str, shopify_url: &str) -> Result<Job> {
     let mut job = Job::parse(DEMO_JOB, Path::new("jobs/demo.toml"))?;
     let url = url::Url::from_directory_path(storage_dir)
         .map_err(|_| Error::config(format!("demo folder {} must be absolute", storage_dir.display())))?;
     job.file.storage.url = url.to_string().trim_end_matches('/').to_string();
     if let Some(k) = job.file.sources.klaviyo.as_mut() {
         k.base_url = klaviyo_url.to_string();
+    }
+    if let Some(s) = job.file.sources.shopify.as_mut() {
+        s.base_url = shopify_url.to_string();
     }
     Ok(job)
 }
@@ -71,14 +74,21 @@ pub async fn run(dir: &Path, seed: u64, scale: u32) -> Result<DemoResult> {
     };
     let fake_cfg = crate::fake::klaviyo::KlaviyoFakeConfig::default();
     let api_key = fake_cfg.api_key.clone();
-    let klaviyo = crate::fake::klaviyo::serve(store, fake_cfg)
+    let klaviyo = crate::fake::klaviyo::serve(store.clone(), fake_cfg)
         .await
         .map_err(|e| Error::io("cannot start the fake Klaviyo", e))?;
+    let shopify_cfg = crate::fake::shopify::ShopifyFakeConfig::default();
+    let token = shopify_cfg.access_token.clone();
+    let (shopify, _control) = crate::fake::shopify::serve(store, shopify_cfg)
+        .await
+        .map_err(|e| Error::io("cannot start the fake Shopify", e))?;
     let storage_dir = dir.join("data");
-    let job = demo_job(&storage_dir, &klaviyo.base_url())?;
+    let job = demo_job(&storage_dir, &klaviyo.base_url(), &shopify.base_url())?;
     let api_key_env = job.file.sources.klaviyo.as_ref().map(|k| k.api_key_env.clone()).unwrap_or_default();
-    let secrets = Secrets::default().with(api_key_env, api_key);
+    let token_env = job.file.sources.shopify.as_ref().and_then(|s| s.access_token_env.clone()).unwrap_or_default();
+    let secrets = Secrets::default().with(api_key_env, api_key).with(token_env, token);
     let result = pipeline::execute(&job, &secrets, Steps::All, &SyncSelection::default(), None).await;
     klaviyo.shutdown().await;
+    shopify.shutdown().await;
     Ok(DemoResult { storage_dir, outcome: result? })
 }

@@ -49,3 +49,16 @@ impl FakeClock {
         if self.future_records() { None } else { Some(self.now()) }
     }
 }
+
+/// The first instant after `day` in `tz` (UTC if the name is unknown): a fake's default "now",
+/// the end of the brand's last day.
+pub fn end_of_day(tz: &str, day: chrono::NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let next = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).expect("midnight exists");
+    match tz.parse::<chrono_tz::Tz>() {
+        Ok(tz) => {
+            tz.from_local_datetime(&next).earliest().map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| next.and_utc())
+        }
+        Err(_) => next.and_utc(),
+    }
+}

@@ -9,9 +9,9 @@ pub mod clock;
 pub mod cursor;
 pub mod faults;
 pub mod klaviyo;
-pub mod shopify;
 pub mod rate_limit;
 pub mod server;
+pub mod shopify;
 
 pub use clock::FakeClock;
 pub use faults::{FaultScope, Faults};

@@ -37,7 +37,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::clock::FakeClock;
 use super::faults::Faults;
@@ -153,7 +153,7 @@ pub async fn serve(store: SimStore, cfg: KlaviyoFakeConfig) -> std::io::Result<F
     let shop = store.shop()?;
     let now = match cfg.now {
         Some(now) => now,
-        None => end_of_day(&shop.iana_timezone, shop.end_date),
+        None => super::clock::end_of_day(&shop.iana_timezone, shop.end_date),
     };
     let clock = FakeClock::new(now);
     clock.set_future_records(cfg.future_events);
@@ -161,15 +161,4 @@ pub async fn serve(store: SimStore, cfg: KlaviyoFakeConfig) -> std::io::Result<F
     let app = Arc::new(routes::App::new(store, shop, cfg, base_url.clone(), clock.clone(), RateLimiter::new()));
     let router = routes::router(app);
     Ok(server::start(listener, base_url, router, Faults::new(), render::vendor_error, clock))
-}
-
-/// The first instant after `day` in `tz` (UTC if the name is unknown).
-fn end_of_day(tz: &str, day: chrono::NaiveDate) -> DateTime<Utc> {
-    let next = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).expect("midnight exists");
-    match tz.parse::<chrono_tz::Tz>() {
-        Ok(tz) => {
-            tz.from_local_datetime(&next).earliest().map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| next.and_utc())
-        }
-        Err(_) => next.and_utc(),
-    }
 }

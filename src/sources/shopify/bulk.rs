@@ -251,7 +251,7 @@ impl BulkRunner {
             }
         }
         if let Some(record) = folder.finish() {
-            sink.push(record, url).await?;
+            self.land(kind, record, url, sink).await?;
         }
         if bad > 0 {
             return Err(source_error(stream, format!("{bad} bulk line(s) could not be read and were quarantined")));
@@ -274,13 +274,42 @@ impl BulkRunner {
         let origin = format!("{url}#line={line_no}");
         let parsed = serde_json::from_slice::<Value>(line).map_err(|e| e.to_string()).and_then(|v| folder.line(v));
         match parsed {
-            Ok(Some(done)) => sink.push(done, &origin).await.map(|()| 0),
+            Ok(Some(done)) => self.land(folder.kind, done, &origin, sink).await.map(|()| 0),
             Ok(None) => Ok(0),
             Err(why) => {
                 sink.quarantine_body(&origin, &why, String::from_utf8_lossy(line).into_owned()).await?;
                 Ok(1)
             }
         }
+    }
+}
+
+impl BulkRunner {
+    /// Lands a folded record, first reading what a bulk query cannot: an order's refund lines
+    /// and transactions (connections inside the `refunds` list).
+    async fn land(&self, kind: Kind, mut record: Value, origin: &str, sink: &mut RecordSink<'_, '_>) -> Result<()> {
+        let refunded = record.get("refunds").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
+        if kind == Kind::Orders && refunded {
+            let id = record.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let doc = self.graphql(kind.stream(), queries::ORDER_REFUNDS, json!({ "id": id })).await?;
+            sink.count_request();
+            let read = doc.pointer("/data/order/refunds").and_then(Value::as_array).cloned().unwrap_or_default();
+            if let Some(refunds) = record.get_mut("refunds").and_then(Value::as_array_mut) {
+                for refund in refunds.iter_mut() {
+                    let rid = refund.get("id").cloned();
+                    if let (Some(full), Some(obj)) =
+                        (read.iter().find(|r| r.get("id") == rid.as_ref()), refund.as_object_mut())
+                    {
+                        for field in ["refundLineItems", "transactions"] {
+                            if let Some(v) = full.get(field) {
+                                obj.insert(field.to_string(), v.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        sink.push(record, origin).await
     }
 }
 

@@ -7,9 +7,14 @@
 //! `__parentId`, and [`super::bulk`] folds them back under their parent. Nested connection
 //! nodes select `__typename` so that folding knows which connection a line belongs to.
 //!
-//! Requested cost is kept under the 1000-point single-query cap: an order with 20 line items,
-//! 10 discount applications and its refunds requests about 250 points, so paged order pages
-//! hold few orders; backfills go through bulk operations, which have no cost cap.
+//! Requested cost is kept under the 1000-point single-query cap: an order with 10 line items,
+//! 5 discount applications and a refund with 10 lines and 5 transactions requests 189 points, so
+//! a paged order page holds 5 orders (947 points); backfills go through bulk operations, which
+//! have no cost cap.
+//!
+//! Bulk operations refuse a connection inside a list field ("Queries that contain a connection
+//! field within a list field are not currently supported"), and `Order.refunds` is a list: bulk
+//! order queries read refund headers only, and [`ORDER_REFUNDS`] completes each refunded order.
 
 /// `MoneyBag` in shop money, the currency every figure is modeled in.
 const SHOP_MONEY: &str = "shopMoney { amount currencyCode }";
@@ -30,7 +35,7 @@ pub struct OrderPageShape {
 
 impl OrderPageShape {
     pub const DEFAULT: OrderPageShape =
-        OrderPageShape { line_items: 20, discount_applications: 10, refund_line_items: 20, transactions: 5 };
+        OrderPageShape { line_items: 10, discount_applications: 5, refund_line_items: 10, transactions: 5 };
 }
 
 /// How a nested connection is written: `(first: n) { pageInfo … nodes { … } }` when paged,
@@ -62,16 +67,20 @@ fn order_fields(shape: Option<OrderPageShape>) -> String {
          ... on DiscountCodeApplication { code } ... on AutomaticDiscountApplication { title } \
          ... on ManualDiscountApplication { title } ... on ScriptDiscountApplication { title }",
     );
-    let refund_line_items = connection(
-        "refundLineItems",
-        shape.map(|s| s.refund_line_items),
-        &format!("id quantity restockType lineItem {{ id }} subtotalSet {{ {SHOP_MONEY} }}"),
-    );
-    let transactions = connection(
-        "transactions",
-        shape.map(|s| s.transactions),
-        &format!("id kind status gateway processedAt amountSet {{ {SHOP_MONEY} }}"),
-    );
+    let refund_line_items = |first| {
+        connection(
+            "refundLineItems",
+            first,
+            &format!("id quantity restockType lineItem {{ id }} subtotalSet {{ {SHOP_MONEY} }}"),
+        )
+    };
+    let transactions = |first| {
+        connection("transactions", first, &format!("id kind status gateway processedAt amountSet {{ {SHOP_MONEY} }}"))
+    };
+    let refund_children = match shape {
+        Some(s) => format!("{} {}", refund_line_items(Some(s.refund_line_items)), transactions(Some(s.transactions))),
+        None => String::new(),
+    };
     format!(
         "id legacyResourceId name createdAt updatedAt processedAt cancelledAt cancelReason test sourceName \
          tags email phone currencyCode presentmentCurrencyCode displayFinancialStatus discountCodes \
@@ -82,7 +91,7 @@ fn order_fields(shape: Option<OrderPageShape>) -> String {
          totalRefundedSet {{ {SHOP_MONEY} }} \
          customerJourneySummary {{ ready firstVisit {{ {VISIT} }} lastVisit {{ {VISIT} }} }} \
          {discount_applications} {line_items} \
-         refunds {{ id createdAt note totalRefundedSet {{ {SHOP_MONEY} }} {refund_line_items} {transactions} }}"
+         refunds {{ id createdAt note totalRefundedSet {{ {SHOP_MONEY} }} {refund_children} }}"
     )
 }
 
@@ -129,12 +138,19 @@ pub fn orders_bulk(search: &str) -> String {
     bulk("orders", search, Some("UPDATED_AT"), &order_fields(None))
 }
 
-/// Follow-up for an order whose line items did not fit its page.
+/// Follow-up for an order whose line items did not fit its page (100 lines: 903 points).
 pub const ORDER_LINE_ITEMS: &str = "query OrderLineItems($id: ID!, $after: String) { order(id: $id) { \
-     lineItems(first: 250, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename \
+     lineItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename \
      id name sku quantity currentQuantity product { id } variant { id } \
      originalUnitPriceSet { shopMoney { amount currencyCode } } totalDiscountSet { shopMoney { amount currencyCode } } \
      discountedTotalSet { shopMoney { amount currencyCode } } } } } }";
+
+/// A bulk-read order's refunds with their lines and transactions (466 points).
+pub const ORDER_REFUNDS: &str = "query OrderRefunds($id: ID!) { order(id: $id) { refunds { id \
+     refundLineItems(first: 100) { pageInfo { hasNextPage endCursor } nodes { __typename \
+     id quantity restockType lineItem { id } subtotalSet { shopMoney { amount currencyCode } } } } \
+     transactions(first: 20) { pageInfo { hasNextPage endCursor } nodes { __typename \
+     id kind status gateway processedAt amountSet { shopMoney { amount currencyCode } } } } } } }";
 
 pub fn customers_page() -> String {
     paged("Customers", "customers", Some("UPDATED_AT"), CUSTOMER_FIELDS)

@@ -35,9 +35,9 @@ impl Kind {
     /// Records per paged request, sized to stay well under the 1000-point single-query cap.
     fn first(self) -> u32 {
         match self {
-            Kind::Orders => 4,
-            Kind::Customers => 100,
-            Kind::Products => 10,
+            Kind::Orders => 5,
+            Kind::Customers => 150,
+            Kind::Products => 8,
         }
     }
 
@@ -85,10 +85,14 @@ impl ShopifyReader {
         Self { shopify, kind, threshold: Duration::days(i64::from(bulk.threshold_days)) }
     }
 
+    /// First reads, and fixed windows wider than the threshold. An open window after a first
+    /// read holds only what changed since the watermark (which stays at the newest record seen,
+    /// however long ago), so its span says nothing about its size: it is paged.
     fn use_bulk(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> bool {
-        match from {
-            None => true,
-            Some(from) => to.unwrap_or_else(Utc::now) - from > self.threshold,
+        match (from, to) {
+            (None, _) => true,
+            (Some(from), Some(to)) => to - from > self.threshold,
+            (Some(_), None) => false,
         }
     }
 

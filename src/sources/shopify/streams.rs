@@ -41,7 +41,7 @@ fn shop_record(page: &Value, _: Option<&Value>) -> Result<Vec<Value>, String> {
 }
 
 fn inventory_items_body(_: Option<DateTime<Utc>>, _: Option<DateTime<Utc>>, _: Option<&str>) -> Value {
-    json!({ "query": queries::inventory_items_page(), "variables": { "first": 250 } })
+    json!({ "query": queries::inventory_items_page(), "variables": { "first": 200 } })
 }
 
 pub const STREAMS: &[StreamSpec] = &[
