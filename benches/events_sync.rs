@@ -8,18 +8,18 @@
 //! The first minute of Klaviyo's steady window allows a burst, so runs shorter than a few
 //! minutes can read above the long-run ceiling; the printed duration says how long it ran.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use common::env;
 use lifecycle_etl::config::{Job, Secrets};
 use lifecycle_etl::fake::klaviyo::{KlaviyoFakeConfig, serve};
 use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
 use lifecycle_etl::simulate::store::SimStore;
 use lifecycle_etl::simulate::{SimConfig, generate};
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench json_to_parquet` (release). Under `cargo test` it only says how to run.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -84,7 +87,7 @@ fn main() {
         records as f64 / typed
     );
 
-    let cpu_start = cpu_time();
+    let cpu_start = common::cpu_time();
     let start = Instant::now();
     let mut builder = BatchBuilder::new(contract, "bench-run", Utc::now());
     let (mut landed, mut parquet_bytes, mut part) = (0u64, 0u64, 0u32);
@@ -103,7 +106,7 @@ fn main() {
         (landed, parquet_bytes) = (landed + f.rows, parquet_bytes + f.bytes);
     }
     let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_time().map(|c| c - cpu_start.unwrap_or(0.0));
+    let cpu = common::cpu_time().map(|c| c - cpu_start.unwrap_or(0.0));
     println!(
         "json_to_parquet: {landed} records, {:.1} MB JSON -> {:.1} MB Parquet (zstd)",
         bytes as f64 / 1e6,
@@ -113,12 +116,4 @@ fn main() {
     if let Some(cpu) = cpu {
         println!("json_to_parquet: cpu {cpu:.2} s, {:.0} records/s per core (target >= 250000)", landed as f64 / cpu);
     }
-}
-
-/// Process CPU seconds (user + system) from /proc, so the figure is per core whatever else runs.
-fn cpu_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }

@@ -205,6 +205,7 @@ fn jsonl(body: &str) -> Vec<Value> {
 fn reassemble(lines: Vec<Value>) -> Vec<Value> {
     let conn_of = |ty: &str| match ty {
         "LineItem" => "lineItems",
+        "ShippingLine" => "shippingLines",
         "RefundLineItem" => "refundLineItems",
         "OrderTransaction" => "transactions",
         "ProductVariant" => "variants",
@@ -267,7 +268,7 @@ fn drop_empty_lists(v: &mut Value, keys: &[&str]) {
 }
 
 const CHILD_CONNECTIONS: &[&str] =
-    &["lineItems", "discountApplications", "refundLineItems", "transactions", "variants"];
+    &["lineItems", "shippingLines", "discountApplications", "refundLineItems", "transactions", "variants"];
 
 #[tokio::test]
 async fn auth_is_required_and_versions_fall_forward() {
@@ -358,10 +359,10 @@ fn order_shape() -> OrderPageShape {
     OrderPageShape::DEFAULT
 }
 
-/// The client's page sizes: an order costs 189 points with the default shape, a customer 6, a
+/// The client's page sizes: an order costs 280 points with the default shape, a customer 6, a
 /// product with 50 variants 103, an inventory item 4 (so `inventoryItems(first: 250)` would be
 /// over the 1000-point cap, at 1002).
-const ORDERS_FIRST: u32 = 5;
+const ORDERS_FIRST: u32 = 3;
 const CUSTOMERS_FIRST: u32 = 150;
 const PRODUCTS_FIRST: u32 = 8;
 const INVENTORY_FIRST: u32 = 200;
@@ -711,10 +712,10 @@ async fn nested_connections_page_and_the_line_item_follow_up() {
     }
     let want: Vec<String> = multi.lines.iter().map(|l| format!("gid://shopify/LineItem/{}", l.line_id)).collect();
     assert_eq!(ids, want);
-    // The client's follow-up document asks for 100 lines at 9 points each: under the cap.
-    let v = h.gql_v(VERSION, queries::ORDER_LINE_ITEMS, json!({"id": id})).await.json();
+    // The client's follow-up document asks for 60 lines at 15 points each: under the cap.
+    let v = h.gql_v(VERSION, &queries::order_line_items(), json!({"id": id})).await.json();
     assert_eq!(v["extensions"]["cost"]["requestedQueryCost"], 903, "{v}");
-    let d = h.data(queries::ORDER_LINE_ITEMS, json!({"id": id, "after": null})).await;
+    let d = h.data(&queries::order_line_items(), json!({"id": id, "after": null})).await;
     let nodes = d["order"]["lineItems"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), multi.lines.len());
     assert!(nodes.iter().all(|n| n["__typename"] == "LineItem"));
@@ -730,7 +731,7 @@ async fn cost_extension_refunds_the_difference() {
     let cost = &v["extensions"]["cost"];
     let requested = cost["requestedQueryCost"].as_u64().unwrap();
     let actual = cost["actualQueryCost"].as_u64().unwrap();
-    assert!(requested <= 1000 && requested > 900, "default order page costs {requested}");
+    assert!(requested <= 1000 && requested > 800, "default order page costs {requested}");
     assert!(actual < requested, "{actual} < {requested}");
     assert_eq!(cost["throttleStatus"]["maximumAvailable"], 2000.0);
     assert_eq!(cost["throttleStatus"]["restoreRate"], 0.001);
@@ -786,7 +787,7 @@ async fn drained_bucket_throttles_with_200_or_429() {
     let r = h.gql_v(VERSION, &page, json!({"first": ORDERS_FIRST})).await;
     assert_eq!(r.status, 429);
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((90..=100).contains(&wait), "{wait}");
+    assert!((80..=90).contains(&wait), "842 points at 10 a second: {wait}");
     assert_eq!(r.json()["errors"][0]["extensions"]["code"], "THROTTLED");
     h.server.shutdown().await;
 }
@@ -1167,7 +1168,7 @@ async fn client_documents_cost_where_the_page_sizes_say() {
     let h = start(cfg()).await;
     let requested = |r: &Reply| r.json()["extensions"]["cost"]["requestedQueryCost"].as_u64().unwrap();
     let cases = [
-        (queries::orders_page(order_shape()), ORDERS_FIRST, 2 + 5 * 189),
+        (queries::orders_page(order_shape()), ORDERS_FIRST, 2 + 3 * 280),
         (queries::customers_page(), CUSTOMERS_FIRST, 2 + 150 * 6),
         (queries::products_page(), PRODUCTS_FIRST, 2 + 8 * 103),
         (queries::inventory_items_page(), INVENTORY_FIRST, 2 + 200 * 4),

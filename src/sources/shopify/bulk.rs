@@ -388,6 +388,7 @@ fn connection_of(typename: &str) -> Option<&'static str> {
         | "AutomaticDiscountApplication"
         | "ManualDiscountApplication"
         | "ScriptDiscountApplication" => "discountApplications",
+        "ShippingLine" => "shippingLines",
         "RefundLineItem" => "refundLineItems",
         "OrderTransaction" => "transactions",
         "ProductVariant" => "variants",

@@ -7,10 +7,10 @@
 //! - `reader`: orders, customers and products windows, paged (nightly) or bulk (backfills);
 //! - `bulk`: bulk operations: start, poll, cancel-and-split, download, fold `__parentId` lines.
 
-mod bulk;
+pub mod bulk;
 pub mod cost;
 pub mod queries;
-mod reader;
+pub mod reader;
 mod streams;
 
 use std::collections::BTreeMap;

@@ -7,10 +7,10 @@
 //! `__parentId`, and [`super::bulk`] folds them back under their parent. Nested connection
 //! nodes select `__typename` so that folding knows which connection a line belongs to.
 //!
-//! Requested cost is kept under the 1000-point single-query cap: an order with 10 line items,
-//! 5 discount applications and a refund with 10 lines and 5 transactions requests 189 points, so
-//! a paged order page holds 5 orders (947 points); backfills go through bulk operations, which
-//! have no cost cap.
+//! Requested cost is kept under the 1000-point single-query cap: an order with 10 line items (with
+//! their tax lines and discount allocations), 5 shipping lines, 5 discount applications and a
+//! refund with 10 lines and 5 transactions requests 280 points, so a paged order page holds 3
+//! orders (842 points); backfills go through bulk operations, which have no cost cap.
 //!
 //! Bulk operations refuse a connection inside a list field ("Queries that contain a connection
 //! field within a list field are not currently supported"), and `Order.refunds` is a list: bulk
@@ -28,14 +28,20 @@ const VISIT: &str = "landingPage referrerUrl source sourceType utmParameters { s
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderPageShape {
     pub line_items: u32,
+    pub shipping_lines: u32,
     pub discount_applications: u32,
     pub refund_line_items: u32,
     pub transactions: u32,
 }
 
 impl OrderPageShape {
-    pub const DEFAULT: OrderPageShape =
-        OrderPageShape { line_items: 10, discount_applications: 5, refund_line_items: 10, transactions: 5 };
+    pub const DEFAULT: OrderPageShape = OrderPageShape {
+        line_items: 10,
+        shipping_lines: 5,
+        discount_applications: 5,
+        refund_line_items: 10,
+        transactions: 5,
+    };
 }
 
 /// How a nested connection is written: `(first: n) { pageInfo … nodes { … } }` when paged,
@@ -49,16 +55,15 @@ fn connection(name: &str, first: Option<u32>, fields: &str) -> String {
     }
 }
 
+/// A line item: prices, discounts allocated to it, and its tax lines (prices may include tax).
+const LINE_ITEM_FIELDS: &str = "id name sku quantity currentQuantity isGiftCard product { id } variant { id } \
+     originalUnitPriceSet { shopMoney { amount currencyCode } } totalDiscountSet { shopMoney { amount currencyCode } } \
+     discountedTotalSet { shopMoney { amount currencyCode } } \
+     discountAllocations { allocatedAmountSet { shopMoney { amount currencyCode } } } \
+     taxLines { rate priceSet { shopMoney { amount currencyCode } } }";
+
 fn order_fields(shape: Option<OrderPageShape>) -> String {
-    let line_items = connection(
-        "lineItems",
-        shape.map(|s| s.line_items),
-        &format!(
-            "id name sku quantity currentQuantity product {{ id }} variant {{ id }} \
-             originalUnitPriceSet {{ {SHOP_MONEY} }} totalDiscountSet {{ {SHOP_MONEY} }} \
-             discountedTotalSet {{ {SHOP_MONEY} }}"
-        ),
-    );
+    let line_items = connection("lineItems", shape.map(|s| s.line_items), LINE_ITEM_FIELDS);
     let discount_applications = connection(
         "discountApplications",
         shape.map(|s| s.discount_applications),
@@ -77,6 +82,11 @@ fn order_fields(shape: Option<OrderPageShape>) -> String {
     let transactions = |first| {
         connection("transactions", first, &format!("id kind status gateway processedAt amountSet {{ {SHOP_MONEY} }}"))
     };
+    let shipping_lines = connection(
+        "shippingLines",
+        shape.map(|s| s.shipping_lines),
+        &format!("id title code originalPriceSet {{ {SHOP_MONEY} }} discountedPriceSet {{ {SHOP_MONEY} }}"),
+    );
     let refund_children = match shape {
         Some(s) => format!("{} {}", refund_line_items(Some(s.refund_line_items)), transactions(Some(s.transactions))),
         None => String::new(),
@@ -88,9 +98,10 @@ fn order_fields(shape: Option<OrderPageShape>) -> String {
          subtotalPriceSet {{ {BOTH_MONEY} }} totalDiscountsSet {{ {SHOP_MONEY} }} \
          totalShippingPriceSet {{ {SHOP_MONEY} }} totalTaxSet {{ {SHOP_MONEY} }} \
          totalPriceSet {{ {BOTH_MONEY} }} currentTotalPriceSet {{ {SHOP_MONEY} }} \
-         totalRefundedSet {{ {SHOP_MONEY} }} \
+         totalRefundedSet {{ {SHOP_MONEY} }} totalRefundedShippingSet {{ {SHOP_MONEY} }} \
+         totalTipReceivedSet {{ {SHOP_MONEY} }} taxesIncluded \
          customerJourneySummary {{ ready firstVisit {{ {VISIT} }} lastVisit {{ {VISIT} }} }} \
-         {discount_applications} {line_items} \
+         {discount_applications} {line_items} {shipping_lines} \
          refunds {{ id createdAt note totalRefundedSet {{ {SHOP_MONEY} }} {refund_children} }}"
     )
 }
@@ -138,12 +149,14 @@ pub fn orders_bulk(search: &str) -> String {
     bulk("orders", search, Some("UPDATED_AT"), &order_fields(None))
 }
 
-/// Follow-up for an order whose line items did not fit its page (100 lines: 903 points).
-pub const ORDER_LINE_ITEMS: &str = "query OrderLineItems($id: ID!, $after: String) { order(id: $id) { \
-     lineItems(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { __typename \
-     id name sku quantity currentQuantity product { id } variant { id } \
-     originalUnitPriceSet { shopMoney { amount currencyCode } } totalDiscountSet { shopMoney { amount currencyCode } } \
-     discountedTotalSet { shopMoney { amount currencyCode } } } } } }";
+/// Follow-up for an order whose line items did not fit its page (60 lines: 903 points).
+pub fn order_line_items() -> String {
+    format!(
+        "query OrderLineItems($id: ID!, $after: String) {{ order(id: $id) {{ \
+         lineItems(first: 60, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ __typename \
+         {LINE_ITEM_FIELDS} }} }} }} }}"
+    )
+}
 
 /// A bulk-read order's refunds with their lines and transactions (466 points).
 pub const ORDER_REFUNDS: &str = "query OrderRefunds($id: ID!) { order(id: $id) { refunds { id \

@@ -35,7 +35,7 @@ impl Kind {
     /// Records per paged request, sized to stay well under the 1000-point single-query cap.
     fn first(self) -> u32 {
         match self {
-            Kind::Orders => 5,
+            Kind::Orders => 3,
             Kind::Customers => 150,
             Kind::Products => 8,
         }
@@ -64,6 +64,7 @@ impl Kind {
             Kind::Orders => &[
                 ("", "lineItems"),
                 ("", "discountApplications"),
+                ("", "shippingLines"),
                 ("refunds", "refundLineItems"),
                 ("refunds", "transactions"),
             ],
@@ -163,7 +164,7 @@ impl ShopifyReader {
             let mut after = node.pointer("/lineItems/pageInfo/endCursor").cloned().unwrap_or(Value::Null);
             let url = self.shopify.graphql_url();
             loop {
-                let body = json!({ "query": queries::ORDER_LINE_ITEMS, "variables": { "id": id, "after": after } });
+                let body = json!({ "query": queries::order_line_items(), "variables": { "id": id, "after": after } });
                 let doc = self
                     .shopify
                     .engine
