@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clv;
 pub mod config;
 pub mod contract;
 pub mod demo;

@@ -52,27 +52,52 @@ pub struct Seed {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Loads and checks every seed of a job.
+/// Loads and checks every seed of a job. The job file's reporting timezone and currency reach
+/// SQL as `reporting_tz` / `reporting_currency` rows of `cfg_settings`, unless the seed sets them.
 pub fn load(job: &Job) -> Result<Vec<Seed>> {
-    SEEDS.iter().map(|(name, required)| load_one(job, name, required)).collect()
+    let mut seeds: Vec<Seed> =
+        SEEDS.iter().map(|(name, required)| load_one(job, name, required)).collect::<Result<_>>()?;
+    if let Some(settings) = seeds.iter_mut().find(|s| s.name == "cfg_settings") {
+        let col = |name: &str| settings.header.iter().position(|h| h == name);
+        let (Some(k), Some(v)) = (col("key"), col("value")) else { return Ok(seeds) };
+        for (key, value) in [
+            ("reporting_tz", job.file.job.reporting_timezone.clone()),
+            ("reporting_currency", job.file.job.reporting_currency.clone()),
+        ] {
+            if !settings.rows.iter().any(|r| r.get(k).map(String::as_str) == Some(key)) {
+                let mut row = vec![String::new(); settings.header.len()];
+                row[k] = key.to_string();
+                row[v] = value;
+                settings.rows.push(row);
+            }
+        }
+    }
+    Ok(seeds)
 }
 
 fn load_one(job: &Job, name: &'static str, required: &[&str]) -> Result<Seed> {
     let file = format!("{name}.csv");
-    let (origin, text) = match job.seeds_dir.as_ref().map(|d| d.join(&file)).filter(|p| p.is_file()) {
+    match job.seeds_dir.as_ref().map(|d| d.join(&file)).filter(|p| p.is_file()) {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Error::io(format!("cannot read seed {}", path.display()), e))?;
-            (path.display().to_string(), text)
+            parse(name, path.display().to_string(), &text, required)
         }
-        None => {
-            let text = DEFAULTS
-                .get_file(&file)
-                .and_then(|f| f.contents_utf8())
-                .ok_or_else(|| Error::Internal(format!("no shipped default for seed {name}")))?;
-            (format!("default {file}"), text.to_string())
-        }
-    };
+        None => shipped(name, required),
+    }
+}
+
+/// The shipped default of a seed (`jobs/defaults/seeds/<name>.csv`).
+fn shipped(name: &'static str, required: &[&str]) -> Result<Seed> {
+    let file = format!("{name}.csv");
+    let text = DEFAULTS
+        .get_file(&file)
+        .and_then(|f| f.contents_utf8())
+        .ok_or_else(|| Error::Internal(format!("no shipped default for seed {name}")))?;
+    parse(name, format!("default {file}"), text, required)
+}
+
+fn parse(name: &'static str, origin: String, text: &str, required: &[&str]) -> Result<Seed> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
@@ -96,9 +121,16 @@ fn load_one(job: &Job, name: &'static str, required: &[&str]) -> Result<Seed> {
     Ok(Seed { name, origin, header, rows })
 }
 
-/// Registers every seed as a table of text columns.
+/// Registers every seed as a table of text columns; a seed `seeds` lacks is registered from its
+/// shipped default, so every model can read every seed (tests pass `&[]`).
 pub fn register(ctx: &SessionContext, seeds: &[Seed]) -> Result<()> {
-    for seed in seeds {
+    let mut all = seeds.to_vec();
+    for &(name, required) in SEEDS {
+        if !all.iter().any(|s| s.name == name) {
+            all.push(shipped(name, required)?);
+        }
+    }
+    for seed in &all {
         let fields: Vec<Field> = seed.header.iter().map(|h| Field::new(h, DataType::Utf8, true)).collect();
         let schema = Arc::new(Schema::new(fields));
         let columns: Vec<ArrayRef> = (0..seed.header.len())
@@ -137,7 +169,9 @@ mod tests {
         assert_eq!(loaded.len(), SEEDS.len());
         let settings = loaded.iter().find(|s| s.name == "cfg_settings").unwrap();
         assert!(settings.origin.ends_with("cfg_settings.csv") && !settings.origin.starts_with("default"));
-        assert_eq!(settings.rows, vec![vec!["reporting_tz".to_string(), "Europe/Paris".to_string()]]);
+        // The seed's own reporting_tz wins over the job file's; the currency comes from the job.
+        let row = |k: &str, v: &str| vec![k.to_string(), v.to_string()];
+        assert_eq!(settings.rows, vec![row("reporting_tz", "Europe/Paris"), row("reporting_currency", "USD")]);
 
         std::fs::write(seeds.join("dim_fx_rate.csv"), "rate_date,rate\n").unwrap();
         let err = load(&job).unwrap_err().to_string();

@@ -3,13 +3,11 @@
 //! against the raw contracts, written as Parquet, committed under `_runs/`), the transform runs
 //! every model, and the Shopify staging tables are checked row by row.
 
-use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use chrono::{DateTime, Utc};
+mod common;
+
+use common::{land, rows};
 use lifecycle_etl::config::{Secrets, StorageConfig};
-use lifecycle_etl::landing::{BatchBuilder, write_file};
-use lifecycle_etl::manifest::RunWriter;
-use lifecycle_etl::storage::{Storage, layout};
+use lifecycle_etl::storage::Storage;
 use serde_json::{Value, json};
 
 fn money(amount: &str) -> Value {
@@ -267,51 +265,6 @@ fn item(n: u64, cost: Option<&str>, updated: &str) -> Value {
            "sku": if n == 501 { "A-1" } else { "C-1" }, "tracked": true, "createdAt": "2025-01-01T00:00:00Z",
            "updatedAt": updated, "unitCost": cost.map(|c| json!({"amount": c, "currencyCode": "USD"})),
            "variant": {"id": format!("gid://shopify/ProductVariant/{}", n - 100), "product": {"id": "gid://shopify/Product/300"}}})
-}
-
-/// Lands one run's records through the landing code and commits them.
-async fn land(storage: &Storage, run_id: &str, landed_at: &str, streams: Vec<(&'static str, Vec<Value>)>) {
-    let landed_at: DateTime<Utc> = landed_at.parse().unwrap();
-    let run = RunWriter::new(storage, run_id);
-    for (stream, records) in streams {
-        let contract = lifecycle_etl::contract::raw("shopify", stream).unwrap();
-        let mut builder = BatchBuilder::new(contract, run_id, landed_at);
-        for r in &records {
-            builder.push_raw(&r.to_string(), None).unwrap_or_else(|e| panic!("{stream}: {e}"));
-        }
-        let mut files = Vec::new();
-        if !builder.is_empty() {
-            let batch = builder.finish();
-            let rel = layout::raw_file("shopify", stream, landed_at.date_naive(), run_id, 0);
-            files.push(write_file(storage, &rel, &batch).await.unwrap());
-        }
-        run.commit("shopify", stream, files, None).await.unwrap();
-    }
-}
-
-/// Every cell of a query's result as text (`NULL` for nulls), row by row.
-async fn rows(storage: &Storage, sql: &str) -> Vec<Vec<String>> {
-    let ctx = lifecycle_etl::transform::session(storage).unwrap();
-    for m in lifecycle_etl::transform::all_models().unwrap() {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        let files = lifecycle_etl::transform::publish::current(storage, &m.layer, &m.name)
-            .await
-            .unwrap()
-            .map(|c| c.files)
-            .unwrap_or_default();
-        lifecycle_etl::transform::register_files(&ctx, storage, &m.name, &files, c.arrow_schema()).await.unwrap();
-    }
-    let batches: Vec<RecordBatch> = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in &batches {
-        let formatters: Vec<_> =
-            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-        for row in 0..b.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
-        }
-    }
-    out
 }
 
 fn table(rows: &[&[&str]]) -> Vec<Vec<String>> {

@@ -95,8 +95,8 @@ pub fn secrets() -> Secrets {
     Secrets::default().with(API_KEY_ENV, API_KEY)
 }
 
-/// Runs one scalar query over the committed raw tables and published staging tables.
-pub async fn scalar(storage: &Storage, sql: &str) -> i64 {
+/// A session with the committed raw tables and every published model registered.
+pub async fn published_session(storage: &Storage) -> datafusion::prelude::SessionContext {
     let ctx = lifecycle_etl::transform::session(storage).unwrap();
     lifecycle_etl::transform::register_raw(&ctx, storage).await.unwrap();
     for m in lifecycle_etl::transform::all_models().unwrap() {
@@ -108,8 +108,55 @@ pub async fn scalar(storage: &Storage, sql: &str) -> i64 {
             .unwrap_or_default();
         lifecycle_etl::transform::register_files(&ctx, storage, &m.name, &files, c.arrow_schema()).await.unwrap();
     }
-    let batches: Vec<RecordBatch> = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    ctx
+}
+
+/// Runs one scalar query over the committed raw tables and published models.
+pub async fn scalar(storage: &Storage, sql: &str) -> i64 {
+    let batches: Vec<RecordBatch> = published_session(storage).await.sql(sql).await.unwrap().collect().await.unwrap();
     batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+/// Every cell of a query's result as text (`NULL` for nulls), row by row.
+pub async fn rows(storage: &Storage, sql: &str) -> Vec<Vec<String>> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let batches: Vec<RecordBatch> = published_session(storage).await.sql(sql).await.unwrap().collect().await.unwrap();
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in &batches {
+        let formatters: Vec<_> =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+        for row in 0..b.num_rows() {
+            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+        }
+    }
+    out
+}
+
+/// Lands one run's Shopify records through the landing code and commits them.
+pub async fn land(
+    storage: &Storage,
+    run_id: &str,
+    landed_at: &str,
+    streams: Vec<(&'static str, Vec<serde_json::Value>)>,
+) {
+    use lifecycle_etl::landing::{BatchBuilder, write_file};
+    let landed_at: chrono::DateTime<chrono::Utc> = landed_at.parse().unwrap();
+    let run = lifecycle_etl::manifest::RunWriter::new(storage, run_id);
+    for (stream, records) in streams {
+        let contract = lifecycle_etl::contract::raw("shopify", stream).unwrap();
+        let mut builder = BatchBuilder::new(contract, run_id, landed_at);
+        for r in &records {
+            builder.push_raw(&r.to_string(), None).unwrap_or_else(|e| panic!("{stream}: {e}"));
+        }
+        let mut files = Vec::new();
+        if !builder.is_empty() {
+            let batch = builder.finish();
+            let rel = lifecycle_etl::storage::layout::raw_file("shopify", stream, landed_at.date_naive(), run_id, 0);
+            files.push(write_file(storage, &rel, &batch).await.unwrap());
+        }
+        run.commit("shopify", stream, files, None).await.unwrap();
+    }
 }
 
 /// The checks every successful sync must pass: each record once, nothing missing.
