@@ -84,11 +84,23 @@ pub async fn register_raw(ctx: &SessionContext, storage: &Storage) -> Result<()>
     Ok(())
 }
 
+/// Registers the current version of every model as `prev_<model>`, before any is rebuilt: models
+/// that carry state from run to run (identity keys and their history) compare against it.
+async fn register_previous(ctx: &SessionContext, storage: &Storage) -> Result<()> {
+    for m in all_models()? {
+        let c = contract::model(&m.layer, &m.name)?;
+        let files = publish::current(storage, &m.layer, &m.name).await?.map(|c| c.files).unwrap_or_default();
+        register_files(ctx, storage, &format!("prev_{}", m.name), &files, c.arrow_schema()).await?;
+    }
+    Ok(())
+}
+
 /// Runs every model, layer by layer; returns rows written per model.
 pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) -> Result<BTreeMap<String, u64>> {
     let ctx = session(storage)?;
     register_raw(&ctx, storage).await?;
     crate::seeds::register(&ctx, seeds)?;
+    register_previous(&ctx, storage).await?;
     let mut rows = BTreeMap::new();
     for model in all_models()? {
         let contract = contract::model(&model.layer, &model.name)?;

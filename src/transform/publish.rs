@@ -8,7 +8,7 @@ use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use serde::{Deserialize, Serialize};
 
-use super::model::Model;
+use super::model::{Body, Model};
 use super::register_files;
 use crate::contract::Contract;
 use crate::error::{Error, Result};
@@ -51,7 +51,11 @@ pub async fn build(
     run_id: &str,
 ) -> Result<u64> {
     let fail = |message: String| Error::Transform { model: model.name.clone(), message };
-    let df = ctx.sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
+    let df = match &model.body {
+        Body::Sql(sql) => ctx.sql(sql).await,
+        Body::Rust(build) => build(ctx).await,
+    }
+    .map_err(|e| fail(e.to_string()))?;
     let expected = contract.arrow_schema();
     check_schema(&model.name, df.schema().as_arrow(), &expected)?;
 
