@@ -3,10 +3,9 @@
 -- reporting calendar (1.1), the shop -> reporting currency rate of the order's local date (1.2)
 -- and the per-order settings of the qualifying rule (1.4) and the refund horizon (1.4, 5).
 --
--- reporting_tz / reporting_currency: the job file's job.reporting_timezone and
--- job.reporting_currency are not visible to SQL, so the config override is a `reporting_tz` /
--- `reporting_currency` row in the cfg_settings seed, and the default is the latest shop record's
--- timezone and currency (models.md 1.1, 1.2). Without either the dates stay NULL, as in staging.
+-- reporting_tz / reporting_currency: the `reporting_tz` / `reporting_currency` rows of cfg_settings
+-- (the seed's own, else the job file's, added when seeds load); the latest shop record's timezone
+-- and currency when neither exists (models.md 1.1, 1.2). Without any the dates stay NULL.
 with settings as (
     select
         max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz,
