@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod publish;
+pub mod rust;
 pub mod udf;
 
 use std::collections::BTreeMap;

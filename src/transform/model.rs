@@ -12,9 +12,10 @@ static MODELS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/src/transform/models"
 pub const LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
 
 /// Builds a Rust model: reads what it needs from the session, returns its output as a frame.
-pub type RustBuild = for<'a> fn(
-    &'a datafusion::prelude::SessionContext,
-) -> futures::future::BoxFuture<'a, datafusion::error::Result<datafusion::prelude::DataFrame>>;
+pub type RustBuild =
+    for<'a> fn(
+        &'a datafusion::prelude::SessionContext,
+    ) -> futures::future::BoxFuture<'a, datafusion::error::Result<datafusion::prelude::DataFrame>>;
 
 /// What a model is made of.
 #[derive(Clone)]
@@ -42,7 +43,10 @@ pub struct Model {
 
 /// The Rust models: `(layer, name, build)`. They build in name order with the SQL models of
 /// their layer.
-pub const RUST_MODELS: &[(&str, &str, RustBuild)] = &[];
+pub const RUST_MODELS: &[(&str, &str, RustBuild)] = &[
+    ("intermediate", "int_person_identifier", super::rust::identity::build_person_identifier),
+    ("intermediate", "int_person_key_history", super::rust::identity::build_person_key_history),
+];
 
 /// Every embedded model, staging first, by name within a layer.
 pub fn all_models() -> Result<Vec<Model>> {

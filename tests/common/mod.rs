@@ -140,11 +140,22 @@ pub async fn land(
     landed_at: &str,
     streams: Vec<(&'static str, Vec<serde_json::Value>)>,
 ) {
+    land_source(storage, "shopify", run_id, landed_at, streams).await
+}
+
+/// Lands one run's records of one source through the landing code and commits them.
+pub async fn land_source(
+    storage: &Storage,
+    source: &str,
+    run_id: &str,
+    landed_at: &str,
+    streams: Vec<(&str, Vec<serde_json::Value>)>,
+) {
     use lifecycle_etl::landing::{BatchBuilder, write_file};
     let landed_at: chrono::DateTime<chrono::Utc> = landed_at.parse().unwrap();
     let run = lifecycle_etl::manifest::RunWriter::new(storage, run_id);
     for (stream, records) in streams {
-        let contract = lifecycle_etl::contract::raw("shopify", stream).unwrap();
+        let contract = lifecycle_etl::contract::raw(source, stream).unwrap();
         let mut builder = BatchBuilder::new(contract, run_id, landed_at);
         for r in &records {
             builder.push_raw(&r.to_string(), None).unwrap_or_else(|e| panic!("{stream}: {e}"));
@@ -152,11 +163,29 @@ pub async fn land(
         let mut files = Vec::new();
         if !builder.is_empty() {
             let batch = builder.finish();
-            let rel = lifecycle_etl::storage::layout::raw_file("shopify", stream, landed_at.date_naive(), run_id, 0);
+            let rel = lifecycle_etl::storage::layout::raw_file(source, stream, landed_at.date_naive(), run_id, 0);
             files.push(write_file(storage, &rel, &batch).await.unwrap());
         }
-        run.commit("shopify", stream, files, None).await.unwrap();
+        run.commit(source, stream, files, None).await.unwrap();
     }
+}
+
+/// Runs the whole job (sync, transform, report) over the shared brand from the fake Klaviyo,
+/// checks every stream landed, and returns the folder, the job and its storage.
+pub async fn run_klaviyo_brand() -> (tempfile::TempDir, Job, Storage) {
+    let fake = fake_klaviyo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (job, _) = local_job(dir.path(), &fake.base_url());
+    let selection = lifecycle_etl::pipeline::SyncSelection::default();
+    let out = lifecycle_etl::pipeline::execute(&job, &secrets(), lifecycle_etl::pipeline::Steps::All, &selection, None)
+        .await
+        .unwrap();
+    for (stream, s) in &out.streams {
+        assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
+    }
+    fake.shutdown().await;
+    let storage = Storage::open(&job.file.storage, &secrets()).unwrap();
+    (dir, job, storage)
 }
 
 /// The checks every successful sync must pass: each record once, nothing missing.

@@ -1,0 +1,3 @@
+//! Models written in Rust where SQL is awkward (see [`super::model::RUST_MODELS`]).
+
+pub mod identity;
