@@ -39,26 +39,106 @@ pub struct Model {
     pub name: String,
     pub layer: String,
     pub body: Body,
+    /// Models of the same layer it reads, which must build first.
+    pub deps: Vec<String>,
 }
 
-/// The Rust models: `(layer, name, build)`. They build in name order with the SQL models of
-/// their layer.
-pub const RUST_MODELS: &[(&str, &str, RustBuild)] = &[
-    ("intermediate", "int_person_identifier", super::rust::identity::build_person_identifier),
-    ("intermediate", "int_person_key_history", super::rust::identity::build_person_key_history),
+/// The Rust models: `(layer, name, build, models of the same layer it reads)`.
+pub const RUST_MODELS: &[(&str, &str, RustBuild, &[&str])] = &[
+    ("intermediate", "int_person_identifier", super::rust::identity::build_person_identifier, &[]),
+    (
+        "intermediate",
+        "int_person_key_history",
+        super::rust::identity::build_person_key_history,
+        &["int_person_identifier"],
+    ),
 ];
 
-/// Every embedded model, staging first, by name within a layer.
+/// Every embedded model in build order: layer by layer (staging, intermediate, marts), and within
+/// a layer after the models it reads (a SQL model reads a model its text names), by name otherwise.
 pub fn all_models() -> Result<Vec<Model>> {
     let mut out = Vec::new();
     collect(&MODELS, &mut out)?;
-    for (layer, name, build) in RUST_MODELS {
+    for (layer, name, build, deps) in RUST_MODELS {
         if out.iter().any(|m| m.name == *name) {
             return Err(Error::Internal(format!("model {name} is both SQL and Rust")));
         }
-        out.push(Model { name: name.to_string(), layer: layer.to_string(), body: Body::Rust(*build) });
+        let deps = deps.iter().map(|d| d.to_string()).collect();
+        out.push(Model { name: name.to_string(), layer: layer.to_string(), body: Body::Rust(*build), deps });
     }
-    out.sort_by_key(|m| (LAYERS.iter().position(|l| *l == m.layer).unwrap_or(LAYERS.len()), m.name.clone()));
+    let same_layer: Vec<(String, String)> = out.iter().map(|m| (m.name.clone(), m.layer.clone())).collect();
+    for m in &mut out {
+        if let Body::Sql(sql) = &m.body {
+            let code = without_comments_and_strings(sql);
+            let words: std::collections::BTreeSet<&str> =
+                code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).collect();
+            m.deps = same_layer
+                .iter()
+                .filter(|(name, layer)| *layer == m.layer && *name != m.name && words.contains(name.as_str()))
+                .map(|(name, _)| name.clone())
+                .collect();
+        }
+    }
+    build_order(out)
+}
+
+/// SQL text without `--` and `/* */` comments or `'...'` literals: a model named in a comment
+/// or a string is not read.
+fn without_comments_and_strings(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '-' if chars.peek() == Some(&'-') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                out.push('\n');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            '\'' => {
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Orders models by layer, then topologically within a layer (ties by name); a cycle is an error
+/// naming its models.
+fn build_order(models: Vec<Model>) -> Result<Vec<Model>> {
+    let mut out = Vec::with_capacity(models.len());
+    for layer in LAYERS {
+        let mut pending: std::collections::BTreeMap<String, Model> =
+            models.iter().filter(|m| m.layer == layer).map(|m| (m.name.clone(), m.clone())).collect();
+        while !pending.is_empty() {
+            let ready =
+                pending.values().find(|m| m.deps.iter().all(|d| !pending.contains_key(d))).map(|m| m.name.clone());
+            let Some(name) = ready else {
+                let names: Vec<&str> = pending.keys().map(String::as_str).collect();
+                return Err(Error::config(format!("models {} read each other in a cycle", names.join(", "))));
+            };
+            out.extend(pending.remove(&name));
+        }
+    }
     Ok(out)
 }
 
@@ -77,7 +157,7 @@ fn collect(dir: &Dir<'_>, out: &mut Vec<Model>) -> Result<()> {
             .contents_utf8()
             .ok_or_else(|| Error::config(format!("model {} is not UTF-8", path.display())))?
             .to_string();
-        out.push(Model { name, layer, body: Body::Sql(sql) });
+        out.push(Model { name, layer, body: Body::Sql(sql), deps: Vec::new() });
     }
     for sub in dir.dirs() {
         collect(sub, out)?;
@@ -88,6 +168,33 @@ fn collect(dir: &Dir<'_>, out: &mut Vec<Model>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_build_after_the_models_they_read() {
+        let order: Vec<String> = all_models().unwrap().into_iter().map(|m| m.name).collect();
+        let at = |n: &str| order.iter().position(|m| m == n).unwrap_or_else(|| panic!("no model {n}"));
+        assert!(at("fct_order_lines") < at("fct_orders"));
+        assert!(at("int_person_identifier") < at("int_person_key_history"));
+        assert!(at("stg_shopify__orders") < at("int_order_context"));
+        let m = |name: &str, deps: &[&str]| Model {
+            name: name.into(),
+            layer: "marts".into(),
+            body: Body::Sql(String::new()),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+        };
+        let order: Vec<String> = build_order(vec![m("a", &["c"]), m("b", &[]), m("c", &["b"])])
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(order, ["b", "c", "a"]);
+        assert_eq!(
+            without_comments_and_strings("select a -- fct_x\nfrom b /* fct_y */ where c = 'fct_z'"),
+            "select a \nfrom b   where c =  "
+        );
+        let err = build_order(vec![m("x", &["y"]), m("y", &["x"])]).unwrap_err().to_string();
+        assert!(err.contains("x, y") && err.contains("cycle"), "{err}");
+    }
 
     #[test]
     fn every_model_has_a_contract() {
