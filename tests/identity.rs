@@ -258,6 +258,16 @@ async fn simulated_brand_resolves_customers_and_profiles() {
     let blocked = scalar(&storage, "select count(*) from int_person_identifier where is_blocked").await;
     assert_eq!(blocked, 0, "the simulated brand has no role addresses or shared emails");
 
+    // Every order with an identifier has a person, and an order's person is its customer's.
+    let unresolved = "select count(*) from int_order_person p join stg_shopify__orders o using (order_id) \
+                      where p.person_key is null and (o.customer_id is not null or o.email_sha256 is not null)";
+    assert_eq!(scalar(&storage, unresolved).await, 0, "orders with an identifier resolve");
+    let mismatched = "select count(*) from int_order_person p join stg_shopify__orders o using (order_id) \
+                      join int_person_identifier i on i.identifier_type = 'shopify_customer_id' \
+                      and i.identifier_value like concat('%:', cast(o.customer_id as varchar)) \
+                      where p.person_key <> i.person_key";
+    assert_eq!(scalar(&storage, mismatched).await, 0, "an order's person is its customer's");
+
     // A rerun on the same raw data gives identical rows and no key history.
     let first = rows(&storage, &format!("{IDENTITY} order by 2, 3")).await;
     transform(&storage, "20991231T000000Z-rerunaaa").await;
