@@ -52,6 +52,9 @@ pub const RUST_MODELS: &[(&str, &str, RustBuild, &[&str])] = &[
         super::rust::identity::build_person_key_history,
         &["int_person_identifier"],
     ),
+    ("marts", "fct_clv_customer", super::rust::clv_marts::build_clv_customer, &["fct_orders"]),
+    ("marts", "fct_clv", super::rust::clv_marts::build_clv, &["fct_orders"]),
+    ("marts", "fct_repeat_purchase", super::rust::clv_marts::build_repeat_purchase, &["fct_orders"]),
 ];
 
 /// Every embedded model in build order: layer by layer (staging, intermediate, marts), and within

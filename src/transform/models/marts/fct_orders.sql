@@ -1,8 +1,13 @@
 -- One row per Shopify order (test orders dropped in staging), models.md 4.3: revenue, margin,
 -- offer and the qualifying-order rule (models.md 1.4), in the reporting currency. Line amounts
--- are sums over fct_order_lines (built just before: marts build alphabetically).
+-- are sums over fct_order_lines (built just before: marts build alphabetically). The person comes
+-- from identity resolution (int_order_person, models.md 1.3); orders are sequenced per person.
 with orders as (
     select * from stg_shopify__orders
+),
+
+persons as (
+    select order_id, person_key from int_order_person
 ),
 
 context as (
@@ -95,6 +100,7 @@ joined as (
         o.order_id,
         o.order_name,
         o.customer_id,
+        pe.person_key,
         o.created_at,
         o.processed_at,
         o.cancelled_at,
@@ -150,6 +156,7 @@ joined as (
         ca.payment_fee_fixed
     from orders as o
     join context as c on c.order_id = o.order_id
+    left join persons as pe on pe.order_id = o.order_id
     left join line_totals as lt on lt.order_key = c.order_key
     left join placed as p on p.order_id = o.order_id
     left join refunds as r on r.order_id = o.order_id
@@ -197,15 +204,16 @@ qualified as (
     from flagged
 ),
 
--- Order sequence per Shopify customer among qualifying orders (person_key is not built yet).
+-- Order sequence per person among qualifying orders (models.md 4.3); unidentifiable orders
+-- (person_key NULL) are not sequenced.
 sequenced as (
     select
         order_key,
-        row_number() over (partition by customer_id order by order_at, order_id) as customer_order_seq,
-        order_date - lag(order_date) over (partition by customer_id order by order_at, order_id)
+        row_number() over (partition by person_key order by order_at, order_id) as customer_order_seq,
+        order_date - lag(order_date) over (partition by person_key order by order_at, order_id)
             as days_since_prev_order
     from qualified
-    where non_qualifying_reason is null and customer_id is not null
+    where non_qualifying_reason is null and person_key is not null
 ),
 
 final as (
@@ -214,6 +222,7 @@ final as (
         q.shop_id,
         arrow_cast(q.order_id, 'Utf8') as order_id,
         q.order_name,
+        q.person_key,
         arrow_cast(q.customer_id, 'Utf8') as shopify_customer_id,
         q.customer_id is null as is_guest,
         q.created_at,
@@ -265,11 +274,11 @@ final as (
         cast(s.customer_order_seq as int) as customer_order_seq,
         case
             when q.non_qualifying_reason is not null then false
-            when q.customer_id is null then null
+            when q.person_key is null then null
             else s.customer_order_seq = 1
         end as is_first_order,
         cast(s.days_since_prev_order as int) as days_since_prev_order,
-        '1.0.0' as model_version
+        '1.1.0' as model_version
     from qualified as q
     left join sequenced as s on s.order_key = q.order_key
 )
