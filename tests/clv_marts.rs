@@ -10,44 +10,12 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use common::*;
-use lifecycle_etl::config::{Job, Secrets};
+use lifecycle_etl::config::Secrets;
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig, serve};
 use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
 use lifecycle_etl::storage::Storage;
 
-const TOKEN_ENV: &str = "TEST_SHOPIFY_TOKEN";
 const TABLES: [&str; 3] = ["fct_clv", "fct_clv_customer", "fct_repeat_purchase"];
-
-/// A Shopify-only job (as in tests/shopify_source.rs).
-fn job(dir: &std::path::Path, base_url: &str) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        r#"[job]
-name = "clvtest"
-reporting_timezone = "America/New_York"
-reporting_currency = "USD"
-[storage]
-url = "file://{}"
-[run]
-lock_ttl_seconds = 3
-batch_rows = 2000
-[sources.shopify]
-base_url = "{base_url}"
-access_token_env = "{TOKEN_ENV}"
-start_date = "2026-08-01"
-[sources.shopify.bulk]
-threshold_days = 2
-poll_interval_ms = 20
-timeout_seconds = 20
-min_window_minutes = 60
-"#,
-        data.display()
-    );
-    let path = dir.join("clvtest.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
-}
 
 /// Qualifying orders with their person, on or before the fit date (the data cut-off).
 const PERSON_ORDERS: &str = "from fct_orders o join int_order_person p on p.order_id = cast(o.order_id as bigint) \
@@ -77,8 +45,8 @@ async fn current_bytes(storage: &Storage) -> Vec<(String, Vec<u8>)> {
 async fn clv_marts_over_the_simulated_brand() {
     let (server, control) = serve(brand().0.clone(), ShopifyFakeConfig::default()).await.expect("fake Shopify starts");
     let dir = tempfile::tempdir().unwrap();
-    let job = job(dir.path(), &server.base_url());
-    let secrets = Secrets::default().with(TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
+    let job = shopify_token_job(dir.path(), "clvtest", &server.base_url());
+    let secrets = Secrets::default().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
     let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
     let out = execute(&job, &secrets, Steps::All, &selection, None).await.unwrap();

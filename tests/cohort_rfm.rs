@@ -26,8 +26,6 @@ use lifecycle_etl::simulate::store::Entity;
 use lifecycle_etl::storage::Storage;
 use lifecycle_etl::transform::model::Body;
 
-const TOKEN_ENV: &str = "TEST_SHOPIFY_TOKEN";
-
 // ---------------------------------------------------------------------------------------------
 // Running the models' SQL over hand-fed tables
 // ---------------------------------------------------------------------------------------------
@@ -162,36 +160,6 @@ async fn cutpoints_are_exact_continuous_percentiles() {
 // Simulated brand through the fake Shopify
 // ---------------------------------------------------------------------------------------------
 
-fn sim_job(dir: &std::path::Path, base_url: &str) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        r#"[job]
-name = "cohorttest"
-reporting_timezone = "America/New_York"
-reporting_currency = "USD"
-[storage]
-url = "file://{}"
-[run]
-lock_ttl_seconds = 3
-batch_rows = 2000
-[sources.shopify]
-base_url = "{base_url}"
-access_token_env = "{TOKEN_ENV}"
-start_date = "2026-08-01"
-[sources.shopify.bulk]
-threshold_days = 2
-poll_interval_ms = 20
-timeout_seconds = 20
-min_window_minutes = 60
-"#,
-        data.display()
-    );
-    let path = dir.join("cohorttest.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
-}
-
 /// The marts these tests cover and what they read; models outside (built concurrently by other
 /// work) are not run, so they cannot break this test.
 const MARTS: [&str; 9] = [
@@ -206,62 +174,16 @@ const MARTS: [&str; 9] = [
     "fct_segment_matrix",
 ];
 
-/// The transform step for staging, intermediate and [`MARTS`], in build order, published as the
-/// full run publishes them (contracts checked).
-async fn transform_subset(job: &Job, storage: &Storage, run_id: &str) {
-    let ctx = lifecycle_etl::transform::session(storage).unwrap();
-    lifecycle_etl::transform::register_raw(&ctx, storage).await.unwrap();
-    lifecycle_etl::seeds::register(&ctx, &lifecycle_etl::seeds::load(job).unwrap()).unwrap();
-    let models = lifecycle_etl::transform::all_models().unwrap();
-    for m in &models {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        lifecycle_etl::transform::register_files(&ctx, storage, &format!("prev_{}", m.name), &[], c.arrow_schema())
-            .await
-            .unwrap();
+/// The whole transform step with the job's seeds.
+async fn transform_all(job: &Job, storage: &Storage, run_id: &str) {
+    let seeds = lifecycle_etl::seeds::load(job).unwrap();
+    if let Err(e) = lifecycle_etl::transform::run(storage, &seeds, run_id).await {
+        panic!("transform {run_id}: {}", lifecycle_etl::error::Chain(&e));
     }
-    for m in models.iter().filter(|m| m.layer != "marts" || MARTS.contains(&m.name.as_str())) {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        lifecycle_etl::transform::publish::build(&ctx, storage, m, &c, run_id)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", m.name));
-    }
-}
-
-fn local(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&chrono_tz::America::New_York).date_naive()
 }
 
 fn month_start(d: NaiveDate) -> NaiveDate {
     d.with_day(1).unwrap()
-}
-
-/// fct_orders' qualifying rule (models.md 1.4, schemas/marts/fct_orders.yml) on a simulated order.
-fn qualifying(o: &SimOrder) -> bool {
-    let voided = o.financial_status == "voided";
-    let order_date = local(o.processed_at);
-    let kept: Vec<_> = o.refunds.iter().filter(|r| (local(r.created_at) - order_date).num_days() <= 120).collect();
-    let (mut gross, mut discounts, mut returns) = (0i64, 0i64, 0i64);
-    for l in &o.lines {
-        let line_returns: i64 =
-            kept.iter().flat_map(|r| &r.lines).filter(|rl| rl.line_id == l.line_id).map(|rl| rl.subtotal_minor).sum();
-        if !voided {
-            gross += l.price_minor * i64::from(l.quantity);
-            discounts += l.discount_minor;
-            returns += line_returns;
-        }
-    }
-    let net = gross - discounts - returns;
-    let placed_net: i64 = o.lines.iter().map(|l| l.price_minor * i64::from(l.quantity) - l.discount_minor).sum();
-    let fully_refunded = returns > 0 && returns >= gross - discounts - 1;
-    let draft_unpaid = o.source_name == "shopify_draft_order"
-        && !["paid", "partially_refunded", "refunded"].contains(&o.financial_status.as_str());
-    o.cancelled_at.is_none()
-        && !voided
-        && o.source_name != "pos"
-        && !draft_unpaid
-        && placed_net > 0
-        && !fully_refunded
-        && net > 0
 }
 
 /// Cohort sizes per acquisition month from the simulator: the first qualifying order of each
@@ -281,8 +203,8 @@ fn sim_truth() -> SimTruth {
     let orders: Vec<SimOrder> = store.read_all(Entity::Orders).unwrap();
     let customers: Vec<SimCustomer> = store.read_all(Entity::Customers).unwrap();
     let kept: Vec<&SimOrder> = orders.iter().filter(|o| !o.test).collect();
-    let data_start = kept.iter().map(|o| local(o.processed_at)).min().unwrap();
-    let data_end = kept.iter().map(|o| local(o.processed_at)).max().unwrap();
+    let data_start = kept.iter().map(|o| ny_date(o.processed_at)).min().unwrap();
+    let data_end = kept.iter().map(|o| ny_date(o.processed_at)).max().unwrap();
     let norm = |e: &Option<String>| e.as_ref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
     let mut served: BTreeMap<u64, u32> = BTreeMap::new();
     let mut customer_by_email: BTreeMap<String, u64> = BTreeMap::new();
@@ -315,9 +237,9 @@ fn sim_truth() -> SimTruth {
     let mut first_qualifying: BTreeMap<String, (DateTime<Utc>, u64, Option<u64>)> = BTreeMap::new();
     for o in &kept {
         let Some((customer, key)) = person(o) else { continue };
-        let d = local(o.processed_at);
+        let d = ny_date(o.processed_at);
         first_landed.entry(key.clone()).and_modify(|x| *x = (*x).min(d)).or_insert(d);
-        if qualifying(o) {
+        if sim_order_qualifies(o) {
             let v = (o.processed_at, o.order_id, customer);
             first_qualifying.entry(key).and_modify(|x| *x = (*x).min(v)).or_insert(v);
         }
@@ -328,13 +250,13 @@ fn sim_truth() -> SimTruth {
         let censored = customer.is_some_and(|c| {
             let cust = by_id[&c];
             cust.orders_count > served.get(&c).copied().unwrap_or(0)
-                || ((first_landed[key] - data_start).num_days() < 7 && local(cust.created_at) < data_start)
+                || ((first_landed[key] - data_start).num_days() < 7 && ny_date(cust.created_at) < data_start)
         });
         if customer.is_none() {
             guest_persons += 1;
         }
         if !censored {
-            *cohorts.entry(month_start(local(*at))).or_default() += 1;
+            *cohorts.entry(month_start(ny_date(*at))).or_default() += 1;
         }
     }
     SimTruth { cohorts, guest_persons, data_end }
@@ -344,15 +266,15 @@ fn sim_truth() -> SimTruth {
 async fn simulated_brand_cohorts_and_rfm() {
     let (server, control) = serve(brand().0.clone(), ShopifyFakeConfig::default()).await.expect("fake Shopify starts");
     let dir = tempfile::tempdir().unwrap();
-    let job = sim_job(dir.path(), &server.base_url());
-    let secrets = Secrets::default().with(TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
+    let job = shopify_token_job(dir.path(), "cohorttest", &server.base_url());
+    let secrets = Secrets::default().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
     let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
     let out = execute(&job, &secrets, Steps::Sync, &selection, None).await.unwrap();
     for (stream, s) in &out.streams {
         assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
     }
-    transform_subset(&job, &storage, "20261101T070000Z-cohort01").await;
+    transform_all(&job, &storage, "20261101T070000Z-cohort01").await;
     let truth = sim_truth();
 
     // Cohort sizes per acquisition month against the simulator.
@@ -584,7 +506,7 @@ async fn simulated_brand_cohorts_and_rfm() {
 
     // A rerun on the same raw data writes byte-identical tables.
     let first = current_bytes(&storage).await;
-    transform_subset(&job, &storage, "20261101T080000Z-cohort02").await;
+    transform_all(&job, &storage, "20261101T080000Z-cohort02").await;
     assert_eq!(current_bytes(&storage).await, first, "reruns are byte-identical");
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use common::*;
 use lifecycle_etl::config::Job;
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
@@ -14,59 +14,6 @@ use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
 use lifecycle_etl::simulate::model::{SimCustomer, SimOrder};
 use lifecycle_etl::simulate::store::Entity;
 use lifecycle_etl::storage::Storage;
-
-const SHOPIFY_TOKEN_ENV: &str = "TEST_DIM_CUSTOMER_SHOPIFY_TOKEN";
-
-fn both_sources_job(dir: &std::path::Path, klaviyo_url: &str, shopify_url: &str) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        "{}[sources.shopify]\nbase_url = \"{shopify_url}\"\naccess_token_env = \"{SHOPIFY_TOKEN_ENV}\"\n\
-         start_date = \"2026-08-01\"\n[sources.shopify.bulk]\nthreshold_days = 2\npoll_interval_ms = 20\n\
-         timeout_seconds = 20\nmin_window_minutes = 60\n",
-        job_toml(&format!("file://{}", data.display()), klaviyo_url, "", 3)
-    );
-    let path = dir.join("testbrand.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
-}
-
-fn local(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&chrono_tz::America::New_York).date_naive()
-}
-
-/// models.md 1.4 exactly as fct_orders applies it to a simulated order (no tax-inclusive prices,
-/// gift cards or B2B orders in the simulator; refunds within the 120-day restatement horizon).
-fn is_qualifying(o: &SimOrder) -> bool {
-    let voided = o.financial_status == "voided";
-    let order_date = local(o.processed_at);
-    let kept: Vec<_> = o.refunds.iter().filter(|r| (local(r.created_at) - order_date).num_days() <= 120).collect();
-    let (mut gross, mut discounts, mut returns) = (0i64, 0i64, 0i64);
-    if !voided {
-        for l in &o.lines {
-            gross += l.price_minor * i64::from(l.quantity);
-            discounts += l.discount_minor;
-            returns += kept
-                .iter()
-                .flat_map(|r| &r.lines)
-                .filter(|rl| rl.line_id == l.line_id)
-                .map(|rl| rl.subtotal_minor)
-                .sum::<i64>();
-        }
-    }
-    let net = gross - discounts - returns;
-    let placed_net: i64 = o.lines.iter().map(|l| l.price_minor * i64::from(l.quantity) - l.discount_minor).sum();
-    let fully_refunded = returns > 0 && returns >= gross - discounts - 1;
-    let draft_unpaid = o.source_name == "shopify_draft_order"
-        && !["paid", "partially_refunded", "refunded"].contains(&o.financial_status.as_str());
-    o.cancelled_at.is_none()
-        && !voided
-        && o.source_name != "pos"
-        && !draft_unpaid
-        && placed_net > 0
-        && !fully_refunded
-        && net > 0
-}
 
 /// The simulator's truth with the Shopify customer id as the person (guest orders left out):
 /// cohort sizes by acquisition month (left-censored customers, models.md 1.5, have none) and
@@ -85,7 +32,7 @@ fn truth() -> Truth {
     let orders: Vec<SimOrder> = store.read_all(Entity::Orders).unwrap();
     let customers: Vec<SimCustomer> = store.read_all(Entity::Customers).unwrap();
     let orders: Vec<&SimOrder> = orders.iter().filter(|o| !o.test).collect();
-    let data_start = orders.iter().map(|o| local(o.processed_at)).min().unwrap();
+    let data_start = orders.iter().map(|o| ny_date(o.processed_at)).min().unwrap();
     let mut by_customer: HashMap<u64, Vec<&SimOrder>> = HashMap::new();
     for o in &orders {
         if let Some(c) = o.customer_id {
@@ -96,17 +43,17 @@ fn truth() -> Truth {
     for c in &customers {
         let Some(mine) = by_customer.get_mut(&c.customer_id) else { continue };
         mine.sort_by_key(|o| (o.processed_at, o.order_id));
-        let first_landed = local(mine[0].processed_at);
+        let first_landed = ny_date(mine[0].processed_at);
         let censored = c.orders_count as usize > mine.len()
-            || ((first_landed - data_start).num_days() <= 7 && local(c.created_at) < data_start);
+            || ((first_landed - data_start).num_days() <= 7 && ny_date(c.created_at) < data_start);
         t.left_censored += i64::from(censored);
-        let Some(first) = mine.iter().find(|o| is_qualifying(o)) else { continue };
+        let Some(first) = mine.iter().find(|o| sim_order_qualifies(o)) else { continue };
         t.customers_with_order += 1;
         let offer = if first.discount_codes.is_empty() { "full_price" } else { "discount_code" };
         *t.offers.entry(offer.to_string()).or_default() += 1;
         *t.channels.entry(channel(first).to_string()).or_default() += 1;
         if !censored {
-            let d = local(first.processed_at);
+            let d = ny_date(first.processed_at);
             let month = NaiveDate::from_ymd_opt(d.year(), d.month(), 1).unwrap();
             *t.cohorts.entry(month.to_string()).or_default() += 1;
         }
@@ -139,29 +86,11 @@ fn counts(rows: Vec<Vec<String>>) -> BTreeMap<String, i64> {
     rows.into_iter().map(|r| (r[0].clone(), r[1].parse().unwrap())).collect()
 }
 
-/// The marts this test builds: dim_customer and what it reads.
-const MARTS: [&str; 3] = ["fct_order_lines", "fct_orders", "dim_customer"];
-
-/// Runs staging, intermediate and `MARTS` as `transform::run` does (previous versions registered
-/// as `prev_<model>` first), leaving out marts other work has in flight, whose failures would stop
-/// the whole run before dim_customer.
+/// The whole transform step with the job's seeds.
 async fn transform(storage: &Storage, job: &Job, run_id: &str) {
-    use lifecycle_etl::transform::{all_models, publish, register_files, register_raw, session};
     let seeds = lifecycle_etl::seeds::load(job).unwrap();
-    let ctx = session(storage).unwrap();
-    register_raw(&ctx, storage).await.unwrap();
-    lifecycle_etl::seeds::register(&ctx, &seeds).unwrap();
-    let models = all_models().unwrap();
-    for m in &models {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        let files = publish::current(storage, &m.layer, &m.name).await.unwrap().map(|c| c.files).unwrap_or_default();
-        register_files(&ctx, storage, &format!("prev_{}", m.name), &files, c.arrow_schema()).await.unwrap();
-    }
-    for m in models.iter().filter(|m| m.layer != "marts" || MARTS.contains(&m.name.as_str())) {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        if let Err(e) = publish::build(&ctx, storage, m, &c, run_id).await {
-            panic!("{}: {}", m.name, lifecycle_etl::error::Chain(&e));
-        }
+    if let Err(e) = lifecycle_etl::transform::run(storage, &seeds, run_id).await {
+        panic!("transform {run_id}: {}", lifecycle_etl::error::Chain(&e));
     }
 }
 

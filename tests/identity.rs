@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lifecycle_etl::config::{Job, Secrets, StorageConfig};
+use lifecycle_etl::config::{Secrets, StorageConfig};
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
 use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
 use lifecycle_etl::storage::Storage;
@@ -185,22 +185,6 @@ async fn hand_built_records_resolve_with_guard_rails_and_key_history() {
     transform(&storage, "20260304T080000Z-gggggggg").await;
     assert_eq!(rows(&storage, HISTORY).await, history);
     assert_eq!(rows(&storage, &format!("{IDENTITY} order by 2, 3")).await, after);
-}
-
-const SHOPIFY_TOKEN_ENV: &str = "TEST_IDENTITY_SHOPIFY_TOKEN";
-
-fn both_sources_job(dir: &std::path::Path, klaviyo_url: &str, shopify_url: &str) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        "{}[sources.shopify]\nbase_url = \"{shopify_url}\"\naccess_token_env = \"{SHOPIFY_TOKEN_ENV}\"\n\
-         start_date = \"2026-08-01\"\n[sources.shopify.bulk]\nthreshold_days = 2\npoll_interval_ms = 20\n\
-         timeout_seconds = 20\nmin_window_minutes = 60\n",
-        job_toml(&format!("file://{}", data.display()), klaviyo_url, "", 3)
-    );
-    let path = dir.join("testbrand.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,6 @@
 
 mod common;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use common::*;
 use lifecycle_etl::config::{Job, Secrets, StorageConfig};
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig, serve};
@@ -24,29 +23,11 @@ const MARTS: [(&str, &str); 5] = [
     ("marts", "fct_refunds"),
 ];
 
-/// Runs staging, intermediate and the order marts as `transform::run` does (previous versions
-/// registered as `prev_<model>` first), leaving out the other marts, which other work has in
-/// flight: their failures would otherwise stop the run before these are checked. Rows per model.
+/// The whole transform step; rows per model.
 async fn transform(storage: &Storage, seeds: &[Seed], run_id: &str) -> std::collections::BTreeMap<String, u64> {
-    use lifecycle_etl::transform::{all_models, publish, register_files, register_raw, session};
-    let ctx = session(storage).unwrap();
-    register_raw(&ctx, storage).await.unwrap();
-    lifecycle_etl::seeds::register(&ctx, seeds).unwrap();
-    let models = all_models().unwrap();
-    for m in &models {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        let files = publish::current(storage, &m.layer, &m.name).await.unwrap().map(|c| c.files).unwrap_or_default();
-        register_files(&ctx, storage, &format!("prev_{}", m.name), &files, c.arrow_schema()).await.unwrap();
-    }
-    let mut built = std::collections::BTreeMap::new();
-    for m in models.iter().filter(|m| m.layer != "marts" || MARTS.iter().any(|(_, name)| *name == m.name)) {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        match publish::build(&ctx, storage, m, &c, run_id).await {
-            Ok(n) => built.insert(m.name.clone(), n),
-            Err(e) => panic!("{}: {}", m.name, lifecycle_etl::error::Chain(&e)),
-        };
-    }
-    built
+    lifecycle_etl::transform::run(storage, seeds, run_id)
+        .await
+        .unwrap_or_else(|e| panic!("transform {run_id}: {}", lifecycle_etl::error::Chain(&e)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,38 +488,6 @@ async fn hand_built_orders_have_known_answers() {
 // Simulated brand through the fake Shopify
 // ---------------------------------------------------------------------------------------------
 
-const TOKEN_ENV: &str = "TEST_SHOPIFY_TOKEN";
-
-fn sim_job(dir: &std::path::Path, base_url: &str) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        r#"[job]
-name = "martstest"
-reporting_timezone = "America/New_York"
-reporting_currency = "USD"
-[storage]
-url = "file://{}"
-[run]
-lock_ttl_seconds = 3
-batch_rows = 2000
-[sources.shopify]
-base_url = "{base_url}"
-access_token_env = "{TOKEN_ENV}"
-start_date = "2026-08-01"
-[sources.shopify.bulk]
-threshold_days = 2
-poll_interval_ms = 20
-timeout_seconds = 20
-min_window_minutes = 60
-"#,
-        data.display()
-    );
-    let path = dir.join("martstest.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
-}
-
 /// What the marts must equal, from the simulator's records, with the qualifying rule exactly as
 /// fct_orders applies it. Money in cents; COGS in ten-thousandths (assumed % of net revenue).
 #[derive(Debug, Default, PartialEq)]
@@ -553,10 +502,6 @@ struct Truth {
     refunds: i64,
 }
 
-fn local(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&chrono_tz::America::New_York).date_naive()
-}
-
 fn truth() -> Truth {
     let store = &brand().0;
     let orders: Vec<SimOrder> = store.read_all(Entity::Orders).unwrap();
@@ -569,9 +514,10 @@ fn truth() -> Truth {
         t.lines += o.lines.len() as i64;
         t.refunds += o.refunds.len() as i64;
         let voided = o.financial_status == "voided";
-        let order_date = local(o.processed_at);
+        let order_date = ny_date(o.processed_at);
         // Refunds within the 120-day restatement horizon (local dates) restate the order.
-        let kept: Vec<_> = o.refunds.iter().filter(|r| (local(r.created_at) - order_date).num_days() <= 120).collect();
+        let kept: Vec<_> =
+            o.refunds.iter().filter(|r| (ny_date(r.created_at) - order_date).num_days() <= 120).collect();
         let (mut gross, mut discounts, mut returns) = (0i64, 0i64, 0i64);
         for l in &o.lines {
             let line_gross = l.price_minor * i64::from(l.quantity);
@@ -629,8 +575,8 @@ async fn current_bytes(storage: &Storage) -> Vec<(String, Vec<u8>)> {
 async fn simulated_brand_matches_the_simulator_and_reruns_byte_identical() {
     let (server, control) = serve(brand().0.clone(), ShopifyFakeConfig::default()).await.expect("fake Shopify starts");
     let dir = tempfile::tempdir().unwrap();
-    let job = sim_job(dir.path(), &server.base_url());
-    let secrets = Secrets::default().with(TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
+    let job = shopify_token_job(dir.path(), "martstest", &server.base_url());
+    let secrets = Secrets::default().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
     let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
     let out = execute(&job, &secrets, Steps::Sync, &selection, None).await.unwrap();

@@ -17,7 +17,6 @@ use lifecycle_etl::simulate::model::{SimCustomer, SimOrder, SimRefundLine};
 use lifecycle_etl::simulate::store::Entity;
 use lifecycle_etl::storage::Storage;
 
-const TOKEN_ENV: &str = "TEST_SHOPIFY_TOKEN";
 const CLIENT_ID_ENV: &str = "TEST_SHOPIFY_CLIENT_ID";
 const CLIENT_SECRET_ENV: &str = "TEST_SHOPIFY_CLIENT_SECRET";
 
@@ -25,48 +24,17 @@ async fn fake(cfg: ShopifyFakeConfig) -> (FakeServer, ShopifyControl) {
     serve(brand().0.clone(), cfg).await.expect("fake Shopify starts")
 }
 
-/// A Shopify-only job; `credentials` is the `access_token_env` line or the client pair.
 fn job(dir: &std::path::Path, base_url: &str, credentials: &str) -> Job {
-    job_with_timeout(dir, base_url, credentials, 20)
-}
-
-fn job_with_timeout(dir: &std::path::Path, base_url: &str, credentials: &str, timeout_secs: u64) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        r#"[job]
-name = "shoptest"
-reporting_timezone = "America/New_York"
-reporting_currency = "USD"
-[storage]
-url = "file://{}"
-[run]
-lock_ttl_seconds = 3
-batch_rows = 2000
-[sources.shopify]
-base_url = "{base_url}"
-{credentials}
-start_date = "2026-08-01"
-[sources.shopify.bulk]
-threshold_days = 2
-poll_interval_ms = 20
-timeout_seconds = {timeout_secs}
-min_window_minutes = 60
-"#,
-        data.display()
-    );
-    let path = dir.join("shoptest.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
+    shopify_job(dir, "shoptest", base_url, credentials, 20)
 }
 
 fn token_job(dir: &std::path::Path, base_url: &str) -> Job {
-    job(dir, base_url, &format!("access_token_env = \"{TOKEN_ENV}\""))
+    shopify_token_job(dir, "shoptest", base_url)
 }
 
 fn shop_secrets() -> Secrets {
     Secrets::default()
-        .with(TOKEN_ENV, DEFAULT_ACCESS_TOKEN)
+        .with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN)
         .with(CLIENT_ID_ENV, DEFAULT_CLIENT_ID)
         .with(CLIENT_SECRET_ENV, DEFAULT_CLIENT_SECRET)
 }
@@ -234,7 +202,13 @@ async fn a_stuck_bulk_operation_is_cancelled_and_its_window_split() {
     let (server, control) = fake(ShopifyFakeConfig { bulk_strict: true, ..ShopifyFakeConfig::default() }).await;
     control.stall_next_bulk();
     let dir = tempfile::tempdir().unwrap();
-    let job = job_with_timeout(dir.path(), &server.base_url(), &format!("access_token_env = \"{TOKEN_ENV}\""), 1);
+    let job = shopify_job(
+        dir.path(),
+        "shoptest",
+        &server.base_url(),
+        &format!("access_token_env = \"{SHOPIFY_TOKEN_ENV}\""),
+        1,
+    );
     let storage = Storage::open(&job.file.storage, &shop_secrets()).unwrap();
     run_until(&job, control.clock().now()).await;
     assert_staging_matches(&storage, &expected()).await;

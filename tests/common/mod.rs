@@ -261,3 +261,88 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The variable the Shopify test jobs read their token from.
+pub const SHOPIFY_TOKEN_ENV: &str = "TEST_SHOPIFY_TOKEN";
+
+/// The `[sources.shopify]` tables of a test job: the fake's URL, `credentials` (the
+/// `access_token_env` line or the client pair), and fast bulk polling with `timeout_secs`.
+pub fn shopify_toml(base_url: &str, credentials: &str, timeout_secs: u64) -> String {
+    format!(
+        "[sources.shopify]\nbase_url = \"{base_url}\"\n{credentials}\nstart_date = \"2026-08-01\"\n\
+         [sources.shopify.bulk]\nthreshold_days = 2\npoll_interval_ms = 20\ntimeout_seconds = {timeout_secs}\n\
+         min_window_minutes = 60\n"
+    )
+}
+
+/// A Shopify-only job named `name` writing under `dir/data`.
+pub fn shopify_job(dir: &Path, name: &str, base_url: &str, credentials: &str, timeout_secs: u64) -> Job {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "[job]\nname = \"{name}\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n\
+         [storage]\nurl = \"file://{}\"\n[run]\nlock_ttl_seconds = 3\nbatch_rows = 2000\n{}",
+        data.display(),
+        shopify_toml(base_url, credentials, timeout_secs)
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    Job::load(&path).unwrap()
+}
+
+/// A Shopify-only job with the test token.
+pub fn shopify_token_job(dir: &Path, name: &str, base_url: &str) -> Job {
+    shopify_job(dir, name, base_url, &format!("access_token_env = \"{SHOPIFY_TOKEN_ENV}\""), 20)
+}
+
+/// A job reading both fakes.
+pub fn both_sources_job(dir: &Path, klaviyo_url: &str, shopify_url: &str) -> Job {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "{}{}",
+        job_toml(&format!("file://{}", data.display()), klaviyo_url, "", 3),
+        shopify_toml(shopify_url, &format!("access_token_env = \"{SHOPIFY_TOKEN_ENV}\""), 20)
+    );
+    let path = dir.join("testbrand.toml");
+    std::fs::write(&path, text).unwrap();
+    Job::load(&path).unwrap()
+}
+
+/// A UTC instant's date in the test jobs' reporting timezone.
+pub fn ny_date(t: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    t.with_timezone(&chrono_tz::America::New_York).date_naive()
+}
+
+/// models.md 1.4 as fct_orders applies it, on a simulated order (no tax-inclusive prices, gift
+/// cards or B2B orders in the simulator; refunds within the 120-day restatement horizon).
+pub fn sim_order_qualifies(o: &lifecycle_etl::simulate::model::SimOrder) -> bool {
+    let voided = o.financial_status == "voided";
+    let order_date = ny_date(o.processed_at);
+    let kept: Vec<_> = o.refunds.iter().filter(|r| (ny_date(r.created_at) - order_date).num_days() <= 120).collect();
+    let (mut gross, mut discounts, mut returns) = (0i64, 0i64, 0i64);
+    if !voided {
+        for l in &o.lines {
+            gross += l.price_minor * i64::from(l.quantity);
+            discounts += l.discount_minor;
+            returns += kept
+                .iter()
+                .flat_map(|r| &r.lines)
+                .filter(|rl| rl.line_id == l.line_id)
+                .map(|rl| rl.subtotal_minor)
+                .sum::<i64>();
+        }
+    }
+    let net = gross - discounts - returns;
+    let placed_net: i64 = o.lines.iter().map(|l| l.price_minor * i64::from(l.quantity) - l.discount_minor).sum();
+    let fully_refunded = returns > 0 && returns >= gross - discounts - 1;
+    let draft_unpaid = o.source_name == "shopify_draft_order"
+        && !["paid", "partially_refunded", "refunded"].contains(&o.financial_status.as_str());
+    o.cancelled_at.is_none()
+        && !voided
+        && o.source_name != "pos"
+        && !draft_unpaid
+        && placed_net > 0
+        && !fully_refunded
+        && net > 0
+}
