@@ -160,8 +160,7 @@ async fn cutpoints_are_exact_continuous_percentiles() {
 // Simulated brand through the fake Shopify
 // ---------------------------------------------------------------------------------------------
 
-/// The marts these tests cover and what they read; models outside (built concurrently by other
-/// work) are not run, so they cannot break this test.
+/// The marts these tests cover and what they read (the rerun check compares their files).
 const MARTS: [&str; 9] = [
     "fct_order_lines",
     "fct_orders",
