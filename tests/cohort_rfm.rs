@@ -20,7 +20,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use lifecycle_etl::config::{Job, Secrets};
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig, serve};
-use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
+use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::simulate::model::{SimCustomer, SimOrder};
 use lifecycle_etl::simulate::store::Entity;
 use lifecycle_etl::storage::Storage;
@@ -268,11 +268,7 @@ async fn simulated_brand_cohorts_and_rfm() {
     let job = shopify_token_job(dir.path(), "cohorttest", &server.base_url());
     let secrets = Secrets::default().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
-    let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
-    let out = execute(&job, &secrets, Steps::Sync, &selection, None).await.unwrap();
-    for (stream, s) in &out.streams {
-        assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
-    }
+    run_ok(&job, &secrets, Steps::Sync, control.clock().now()).await;
     transform_all(&job, &storage, "20261101T070000Z-cohort01").await;
     let truth = sim_truth();
 

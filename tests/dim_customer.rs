@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use common::*;
 use lifecycle_etl::config::Job;
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
-use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
+use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::simulate::model::{SimCustomer, SimOrder};
 use lifecycle_etl::simulate::store::Entity;
 use lifecycle_etl::storage::Storage;
@@ -105,11 +105,7 @@ async fn simulated_brand_cohorts_and_offers_match_the_simulator() {
     let job = both_sources_job(dir.path(), &klaviyo.base_url(), &shopify.base_url());
     let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
-    let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
-    let out = execute(&job, &secrets, Steps::Sync, &selection, None).await.unwrap();
-    for (stream, s) in &out.streams {
-        assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
-    }
+    run_ok(&job, &secrets, Steps::Sync, control.clock().now()).await;
     transform(&storage, &job, "20991230T000000Z-firstaaa").await;
     let t = truth();
     assert!(t.customers_with_order > 100 && t.left_censored > 0, "{t:?}");

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use lifecycle_etl::config::{Secrets, StorageConfig};
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
-use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
+use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::storage::Storage;
 use serde_json::{Value, json};
 
@@ -196,11 +196,7 @@ async fn simulated_brand_resolves_customers_and_profiles() {
     let job = both_sources_job(dir.path(), &klaviyo.base_url(), &shopify.base_url());
     let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
-    let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
-    let out = execute(&job, &secrets, Steps::Sync, &selection, None).await.unwrap();
-    for (stream, s) in &out.streams {
-        assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
-    }
+    run_ok(&job, &secrets, Steps::Sync, control.clock().now()).await;
     transform(&storage, "20991230T000000Z-firstaaa").await;
 
     // Every Shopify customer resolves; every profile with an external id lands on its customer.

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use lifecycle_etl::config::{Job, Secrets, StorageConfig};
 use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig, serve};
-use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
+use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::seeds::Seed;
 use lifecycle_etl::simulate::model::{SimOrder, SimProduct};
 use lifecycle_etl::simulate::store::Entity;
@@ -578,11 +578,7 @@ async fn simulated_brand_matches_the_simulator_and_reruns_byte_identical() {
     let job = shopify_token_job(dir.path(), "martstest", &server.base_url());
     let secrets = Secrets::default().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
-    let selection = SyncSelection { until: Some(control.clock().now()), ..Default::default() };
-    let out = execute(&job, &secrets, Steps::Sync, &selection, None).await.unwrap();
-    for (stream, s) in &out.streams {
-        assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
-    }
+    run_ok(&job, &secrets, Steps::Sync, control.clock().now()).await;
     let seeds = lifecycle_etl::seeds::load(&job).unwrap();
     transform(&storage, &seeds, "20991230T000000Z-firstaaa").await;
 

@@ -346,3 +346,19 @@ pub fn sim_order_qualifies(o: &lifecycle_etl::simulate::model::SimOrder) -> bool
         && !fully_refunded
         && net > 0
 }
+
+/// Runs `steps` of a job with sources read up to `until` (a fake's clock), checking every stream
+/// landed.
+pub async fn run_ok(
+    job: &Job,
+    secrets: &Secrets,
+    steps: lifecycle_etl::pipeline::Steps,
+    until: chrono::DateTime<chrono::Utc>,
+) -> lifecycle_etl::pipeline::Outcome {
+    let selection = lifecycle_etl::pipeline::SyncSelection { until: Some(until), ..Default::default() };
+    let out = lifecycle_etl::pipeline::execute(job, secrets, steps, &selection, None).await.unwrap();
+    for (stream, s) in &out.streams {
+        assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
+    }
+    out
+}

@@ -114,7 +114,7 @@ impl ShopifyReader {
                 .await
                 .map_err(|e| http_error(super::SOURCE, stream, e))?;
             sink.count_request();
-            let doc = match page.json() {
+            let mut doc = match page.json() {
                 Ok(doc) => doc,
                 Err(e) => {
                     sink.quarantine_body(&page.url, &e.to_string(), String::from_utf8_lossy(&page.bytes).into())
@@ -127,8 +127,12 @@ impl ShopifyReader {
                     });
                 }
             };
-            let connection = doc.pointer(&format!("/data/{}", self.kind.stream())).cloned().unwrap_or(Value::Null);
-            let Some(nodes) = connection.get("nodes").and_then(Value::as_array) else {
+            let mut connection =
+                doc.pointer_mut(&format!("/data/{}", self.kind.stream())).map(Value::take).unwrap_or(Value::Null);
+            let Some(nodes) = connection.get_mut("nodes").map(Value::take).and_then(|n| match n {
+                Value::Array(nodes) => Some(nodes),
+                _ => None,
+            }) else {
                 let text = String::from_utf8_lossy(&page.bytes).into_owned();
                 sink.quarantine_body(&page.url, "no nodes in the connection", text).await?;
                 return Err(Error::Source {
@@ -138,8 +142,7 @@ impl ShopifyReader {
                     cause: None,
                 });
             };
-            for node in nodes {
-                let mut node = node.clone();
+            for mut node in nodes {
                 self.complete(&mut node, sink).await?;
                 sink.push(node, &page.url).await?;
             }
@@ -153,7 +156,7 @@ impl ShopifyReader {
     }
 
     /// Fetches the rest of nested connections that did not fit the page: an order's line items
-    /// (more than the page's 20). Other nested lists are far below their page sizes in practice;
+    /// (more than the page's 10). Other nested lists are far below their page sizes in practice;
     /// when one is not, the record is landed as read and a warning names it.
     async fn complete(&self, node: &mut Value, sink: &RecordSink<'_, '_>) -> Result<()> {
         let id = node.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
