@@ -185,6 +185,37 @@ async fn hand_built_records_resolve_with_guard_rails_and_key_history() {
     transform(&storage, "20260304T080000Z-gggggggg").await;
     assert_eq!(rows(&storage, HISTORY).await, history);
     assert_eq!(rows(&storage, &format!("{IDENTITY} order by 2, 3")).await, after);
+
+    // Plain emails and phones live only in the restricted dimension, one row per person, the
+    // latest value seen; blocked addresses are attached to nobody.
+    let contact = |p: &str| {
+        format!("select email, email_source, phone, phone_source from dim_customer_contact where person_key = '{p}'")
+    };
+    assert_eq!(
+        rows(&storage, &contact(&bob)).await,
+        vec![vec!["bob@mail.test", "klaviyo_profile", "+12125550100", "klaviyo_profile"]]
+    );
+    assert_eq!(rows(&storage, &contact(&ann)).await, vec![vec!["ann@mail.test", "shopify_order", "NULL", "NULL"]]);
+    assert_eq!(
+        scalar(
+            &storage,
+            "select count(*) from dim_customer_contact where email like 'noreply%' or email like 'family%'"
+        )
+        .await,
+        0
+    );
+    for (path, c) in lifecycle_etl::contract::all().unwrap() {
+        if c.layer == "raw" || c.layer == "restricted" {
+            continue;
+        }
+        for col in c.columns.iter().filter(|col| col.column_type == lifecycle_etl::contract::ColumnType::Utf8) {
+            let sql = format!(
+                "select count(*) from {} where \"{}\" like '%@mail.test%' or \"{}\" like '%2125550100%'",
+                c.name, col.name, col.name
+            );
+            assert_eq!(scalar(&storage, &sql).await, 0, "{path}: column {} holds a plain email or phone", col.name);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 //! half-written or contract-breaking table.
 
 pub mod model;
+pub mod partitioned;
 pub mod publish;
 pub mod rust;
 pub mod udf;
@@ -103,11 +104,26 @@ pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) 
     crate::seeds::register(&ctx, seeds)?;
     register_previous(&ctx, storage).await?;
     let mut rows = BTreeMap::new();
+    let mut obsolete = Vec::new();
     for model in all_models()? {
         let contract = contract::model(&model.layer, &model.name)?;
-        let n = publish::build(&ctx, storage, &model, &contract, run_id).await?;
-        tracing::info!(model = %model.name, rows = n, "Model built.");
-        rows.insert(model.name.clone(), n);
+        let started = std::time::Instant::now();
+        let built = publish::build(&ctx, storage, &model, &contract, run_id).await?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            model = %model.name,
+            layer = %model.layer,
+            rows = built.rows,
+            partitions = built.files,
+            partitions_written = built.written,
+            elapsed_ms,
+            "Model built."
+        );
+        rows.insert(model.name.clone(), built.rows);
+        obsolete.extend(built.obsolete);
+    }
+    for file in obsolete {
+        storage.delete(&file).await?;
     }
     Ok(rows)
 }

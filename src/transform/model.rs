@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 
 static MODELS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/src/transform/models");
 
-/// Layers in build order; a model reads only from layers before its own (and raw).
-pub const LAYERS: [&str; 3] = ["staging", "intermediate", "marts"];
+/// Layers in build order; a model reads only from layers before its own (and raw). `restricted`
+/// holds the only tables with plain personal data, in their own folder.
+pub const LAYERS: [&str; 4] = ["staging", "intermediate", "marts", "restricted"];
 
 /// Builds a Rust model: reads what it needs from the session, returns its output as a frame.
 pub type RustBuild =

@@ -1,15 +1,17 @@
-//! Building one model: execute, write a new version, check the contract, then switch the
-//! `_current.json` pointer (one atomic PUT).
+//! Building one model: execute, write a new version (marts: changed Hive partitions only), check
+//! the contract, then switch the `_current.json` pointer (one atomic PUT).
 
 use arrow::array::RecordBatch;
-use datafusion::prelude::SessionContext;
+use std::collections::HashSet;
+
+use datafusion::prelude::{SessionContext, ident};
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Body, Model};
-use super::register_files;
+use super::{partitioned, register_files};
 use crate::contract::Contract;
 use crate::error::{Error, Result};
 use crate::landing::parquet::writer_properties;
@@ -42,14 +44,27 @@ pub async fn current(storage: &Storage, layer: &str, name: &str) -> Result<Optio
     }
 }
 
-/// Builds `model`, registers it under its name, and returns its row count.
+/// What building one model did.
+#[derive(Debug, Default)]
+pub struct Built {
+    pub rows: u64,
+    /// Partitions written (all of them for an unpartitioned model: its one file).
+    pub written: usize,
+    /// Partitions (files) the new version has.
+    pub files: usize,
+    /// Objects of the previous version the new one no longer names: deleted when the run ends,
+    /// so `prev_<model>` stays readable until then.
+    pub obsolete: Vec<String>,
+}
+
+/// Builds `model`, registers it under its name, and makes it current.
 pub async fn build(
     ctx: &SessionContext,
     storage: &Storage,
     model: &Model,
     contract: &Contract,
     run_id: &str,
-) -> Result<u64> {
+) -> Result<Built> {
     let fail = |message: String| Error::Transform { model: model.name.clone(), message };
     let df = match &model.body {
         Body::Sql(sql) => ctx.sql(sql).await,
@@ -60,35 +75,55 @@ pub async fn build(
     check_schema(&model.name, df.schema().as_arrow(), &expected)?;
 
     let dir = model_dir(&model.layer, &model.name);
-    let rel = format!("{dir}/version={run_id}/part-00000.parquet");
-    let mut stream = df.execute_stream().await.map_err(|e| fail(e.to_string()))?;
-    let writer = BufWriter::new(storage.object_store(), storage.path(&rel));
-    let mut w = AsyncArrowWriter::try_new(writer, expected.clone(), Some(writer_properties()))
-        .map_err(|e| fail(e.to_string()))?;
-    let mut rows = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| fail(e.to_string()))?;
-        // Same types as the contract (checked above); rebinding applies its field names and nullability.
-        let batch =
-            RecordBatch::try_new(expected.clone(), batch.columns().to_vec()).map_err(|e| fail(e.to_string()))?;
-        rows += batch.num_rows() as u64;
-        w.write(&batch).await.map_err(|e| fail(e.to_string()))?;
-    }
-    w.close().await.map_err(|e| fail(e.to_string()))?;
-
-    let files = vec![rel];
+    let previous = current(storage, &model.layer, &model.name).await?;
+    let partition_by = contract.partition_by.as_deref().filter(|_| model.layer == "marts");
+    let (files, rows, written) = match partition_by {
+        Some(column) => {
+            // Partition first, then the primary key: a partition's bytes depend only on its rows.
+            let mut order = vec![ident(column).sort(true, true)];
+            order.extend(contract.primary_key.iter().map(|k| ident(k).sort(true, true)));
+            let sorted = df.sort(order).map_err(|e| fail(e.to_string()))?;
+            let stream = sorted.execute_stream().await.map_err(|e| fail(e.to_string()))?;
+            let existing: HashSet<String> =
+                previous.as_ref().map(|p| p.files.iter().cloned().collect()).unwrap_or_default();
+            let out =
+                partitioned::write(storage, &model.name, &dir, column, expected.clone(), stream, &existing).await?;
+            (out.files, out.rows, out.changed.len())
+        }
+        None => {
+            let rel = format!("{dir}/version={run_id}/part-00000.parquet");
+            let rows = write_one(storage, &rel, df, expected.clone()).await.map_err(|e| fail(e.to_string()))?;
+            (vec![rel], rows, 1)
+        }
+    };
     register_files(ctx, storage, &model.name, &files, expected).await?;
     check_contract(ctx, &model.name, contract).await?;
 
-    let previous = current(storage, &model.layer, &model.name).await?;
     let pointer = Current { model: model.name.clone(), version: run_id.to_string(), files, rows };
     let body = serde_json::to_vec_pretty(&pointer).map_err(|e| Error::Internal(e.to_string()))?;
     storage.put(&format!("{dir}/_current.json"), body).await?;
-    if let Some(old) = previous.filter(|p| p.version != run_id) {
-        for f in old.files {
-            storage.delete(&f).await?;
-        }
+    let keep: HashSet<&String> = pointer.files.iter().collect();
+    let obsolete = previous.map(|p| p.files.into_iter().filter(|f| !keep.contains(f)).collect()).unwrap_or_default();
+    Ok(Built { rows, written, files: pointer.files.len(), obsolete })
+}
+
+async fn write_one(
+    storage: &Storage,
+    rel: &str,
+    df: datafusion::dataframe::DataFrame,
+    schema: arrow::datatypes::SchemaRef,
+) -> std::result::Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    let mut stream = df.execute_stream().await?;
+    let writer = BufWriter::new(storage.object_store(), storage.path(rel));
+    let mut w = AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        // Same types as the contract (checked before); rebinding applies its names and nullability.
+        let batch = RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?;
+        rows += batch.num_rows() as u64;
+        w.write(&batch).await?;
     }
+    w.close().await?;
     Ok(rows)
 }
 
