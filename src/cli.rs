@@ -49,10 +49,14 @@ pub enum Command {
         #[arg(long)]
         until: Option<chrono::DateTime<chrono::Utc>>,
     },
-    /// Rebuild staging and marts from what landing committed.
+    /// Rebuild staging and marts from what landing committed (marts with a dirty set: only their
+    /// dirty partitions).
     Transform {
         #[arg(long, env = "LIFECYCLE_JOB")]
         job: PathBuf,
+        /// Recompute every partition of every mart.
+        #[arg(long)]
+        full_refresh: bool,
     },
     /// Write the month's dashboard.
     Report {

@@ -49,9 +49,10 @@ async fn run(cli: Cli) -> Result<()> {
             let out = pipeline::execute(&job, &secrets, Steps::Sync, &selection, None).await?;
             print_outcome(&out);
         }
-        Command::Transform { job } => {
+        Command::Transform { job, full_refresh } => {
             let job = Job::load(&job)?;
-            let out = pipeline::execute(&job, &secrets, Steps::Transform, &SyncSelection::default(), None).await?;
+            let selection = SyncSelection { full_refresh, ..Default::default() };
+            let out = pipeline::execute(&job, &secrets, Steps::Transform, &selection, None).await?;
             print_outcome(&out);
         }
         Command::Report { job, month, out } => {

@@ -15,6 +15,7 @@ use crate::manifest::{RunManifest, RunWriter, StreamSummary, new_run_id};
 use crate::sources::{klaviyo, shopify};
 use crate::storage::Storage;
 use crate::stream::StreamSpec;
+use crate::transform::incremental::Mode;
 
 /// What `sync` reads.
 #[derive(Debug, Clone, Default)]
@@ -115,7 +116,10 @@ async fn steps_inner(
         }
     }
     if matches!(steps, Steps::Transform | Steps::All) {
-        outcome.models = crate::transform::run(storage, &seeds, &outcome.run_id).await?;
+        // A full refresh re-reads the sources from their start dates and rebuilds every partition.
+        let mode = if selection.full_refresh { Mode::Full } else { Mode::Incremental };
+        let built = crate::transform::run_with(storage, &seeds, &outcome.run_id, mode).await?;
+        outcome.models = built.into_iter().map(|(name, b)| (name, b.rows)).collect();
     }
     if steps == Steps::All {
         let path = crate::report::write(job, storage, report_month, None).await?;

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use common::*;
 use lifecycle_etl::config::Job;
-use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
 use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::simulate::model::{SimCustomer, SimOrder};
 use lifecycle_etl::simulate::store::Entity;
@@ -98,13 +97,7 @@ const ALL_ROWS: &str = "select * from dim_customer order by person_key";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_brand_cohorts_and_offers_match_the_simulator() {
-    let klaviyo = fake_klaviyo().await;
-    let (shopify, control) =
-        lifecycle_etl::fake::shopify::serve(brand().0.clone(), ShopifyFakeConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let job = both_sources_job(dir.path(), &klaviyo.base_url(), &shopify.base_url());
-    let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
-    let storage = Storage::open(&job.file.storage, &secrets).unwrap();
+    let BothFakes { klaviyo, shopify, control, job, secrets, storage, dir: _dir } = both_fakes().await;
     run_ok(&job, &secrets, Steps::Sync, control.clock().now()).await;
     transform(&storage, &job, "20991230T000000Z-firstaaa").await;
     let t = truth();

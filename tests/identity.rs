@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use lifecycle_etl::config::{Secrets, StorageConfig};
-use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
 use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::storage::Storage;
 use serde_json::{Value, json};
@@ -220,13 +219,8 @@ async fn hand_built_records_resolve_with_guard_rails_and_key_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_brand_resolves_customers_and_profiles() {
-    let klaviyo = fake_klaviyo().await;
-    let (shopify, control) =
-        lifecycle_etl::fake::shopify::serve(brand().0.clone(), ShopifyFakeConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let job = both_sources_job(dir.path(), &klaviyo.base_url(), &shopify.base_url());
-    let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
-    let storage = Storage::open(&job.file.storage, &secrets).unwrap();
+    let BothFakes { klaviyo: _klaviyo, shopify: _shopify, control, job, secrets, storage, dir: _dir } =
+        both_fakes().await;
     run_ok(&job, &secrets, Steps::Sync, control.clock().now()).await;
     transform(&storage, "20991230T000000Z-firstaaa").await;
 

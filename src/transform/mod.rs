@@ -6,6 +6,7 @@
 //! made current by one atomic PUT of its `_current.json` pointer: readers never see a
 //! half-written or contract-breaking table.
 
+pub mod incremental;
 pub mod model;
 pub mod partitioned;
 pub mod publish;
@@ -97,8 +98,19 @@ async fn register_previous(ctx: &SessionContext, storage: &Storage) -> Result<()
     Ok(())
 }
 
-/// Runs every model, layer by layer; returns rows written per model.
+/// Runs every model, layer by layer, incrementally; returns rows per model.
 pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) -> Result<BTreeMap<String, u64>> {
+    let built = run_with(storage, seeds, run_id, incremental::Mode::Incremental).await?;
+    Ok(built.into_iter().map(|(name, b)| (name, b.rows)).collect())
+}
+
+/// Runs every model, layer by layer, in `mode`; returns what each build did.
+pub async fn run_with(
+    storage: &Storage,
+    seeds: &[crate::seeds::Seed],
+    run_id: &str,
+    mode: incremental::Mode,
+) -> Result<BTreeMap<String, publish::Built>> {
     let ctx = session(storage)?;
     register_raw(&ctx, storage).await?;
     crate::seeds::register(&ctx, seeds)?;
@@ -108,7 +120,8 @@ pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) 
     for model in all_models()? {
         let contract = contract::model(&model.layer, &model.name)?;
         let started = std::time::Instant::now();
-        let built = publish::build(&ctx, storage, &model, &contract, run_id).await?;
+        let fingerprint = incremental::fingerprint(&model, seeds);
+        let built = publish::build(&ctx, storage, &model, &contract, run_id, mode, &fingerprint).await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             model = %model.name,
@@ -116,11 +129,12 @@ pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) 
             rows = built.rows,
             partitions = built.files,
             partitions_written = built.written,
+            incremental = built.incremental,
             elapsed_ms,
             "Model built."
         );
-        rows.insert(model.name.clone(), built.rows);
-        obsolete.extend(built.obsolete);
+        obsolete.extend(built.obsolete.iter().cloned());
+        rows.insert(model.name.clone(), built);
     }
     for file in obsolete {
         storage.delete(&file).await?;

@@ -4,12 +4,14 @@
 use arrow::array::RecordBatch;
 use std::collections::HashSet;
 
-use datafusion::prelude::{SessionContext, ident};
+use datafusion::prelude::{SessionContext, ident, lit};
+use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use serde::{Deserialize, Serialize};
 
+use super::incremental::{self, Mode};
 use super::model::{Body, Model};
 use super::{partitioned, register_files};
 use crate::contract::Contract;
@@ -24,6 +26,10 @@ pub struct Current {
     pub version: String,
     pub files: Vec<String>,
     pub rows: u64,
+    /// [`super::incremental::fingerprint`] of what computed it; a different one forces a full
+    /// rebuild.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// Job-relative folder of a model's layer (`staging/<model>`, `marts/<table>`...).
@@ -52,6 +58,8 @@ pub struct Built {
     pub written: usize,
     /// Partitions (files) the new version has.
     pub files: usize,
+    /// Only the dirty partitions were recomputed.
+    pub incremental: bool,
     /// Objects of the previous version the new one no longer names: deleted when the run ends,
     /// so `prev_<model>` stays readable until then.
     pub obsolete: Vec<String>,
@@ -64,6 +72,8 @@ pub async fn build(
     model: &Model,
     contract: &Contract,
     run_id: &str,
+    mode: Mode,
+    fingerprint: &str,
 ) -> Result<Built> {
     let fail = |message: String| Error::Transform { model: model.name.clone(), message };
     let df = match &model.body {
@@ -77,8 +87,27 @@ pub async fn build(
     let dir = model_dir(&model.layer, &model.name);
     let previous = current(storage, &model.layer, &model.name).await?;
     let partition_by = contract.partition_by.as_deref().filter(|_| model.layer == "marts");
-    let (files, rows, written) = match partition_by {
+    // The previous version's partitions that a dirty set lets this run keep.
+    let dirty = match (mode, partition_by, incremental::dirty_query(&model.name), &previous) {
+        (Mode::Incremental, Some(_), Some(sql), Some(prev)) if prev.fingerprint.as_deref() == Some(fingerprint) => {
+            Some(incremental::dirty_values(ctx, sql).await.map_err(|e| fail(format!("dirty set: {e}")))?)
+        }
+        _ => None,
+    };
+    let (files, written) = match partition_by {
         Some(column) => {
+            let mut df = df;
+            let mut kept = Vec::new();
+            if let (Some(dirty), Some(prev)) = (&dirty, &previous) {
+                let field = expected.field_with_name(column).map_err(|e| fail(e.to_string()))?;
+                df = df.filter(in_partitions(column, field.data_type(), dirty)?).map_err(|e| fail(e.to_string()))?;
+                kept = prev
+                    .files
+                    .iter()
+                    .filter(|f| incremental::partition_of(f, column).is_some_and(|v| !dirty.contains(&v)))
+                    .cloned()
+                    .collect();
+            }
             // Partition first, then the primary key: a partition's bytes depend only on its rows.
             let mut order = vec![ident(column).sort(true, true)];
             order.extend(contract.primary_key.iter().map(|k| ident(k).sort(true, true)));
@@ -88,23 +117,61 @@ pub async fn build(
                 previous.as_ref().map(|p| p.files.iter().cloned().collect()).unwrap_or_default();
             let out =
                 partitioned::write(storage, &model.name, &dir, column, expected.clone(), stream, &existing).await?;
-            (out.files, out.rows, out.changed.len())
+            let mut files = kept;
+            files.extend(out.files);
+            files.sort();
+            (files, out.changed.len())
         }
         None => {
             let rel = format!("{dir}/version={run_id}/part-00000.parquet");
-            let rows = write_one(storage, &rel, df, expected.clone()).await.map_err(|e| fail(e.to_string()))?;
-            (vec![rel], rows, 1)
+            write_one(storage, &rel, df, expected.clone()).await.map_err(|e| fail(e.to_string()))?;
+            (vec![rel], 1)
         }
     };
     register_files(ctx, storage, &model.name, &files, expected).await?;
     check_contract(ctx, &model.name, contract).await?;
+    let rows = count_rows(ctx, &model.name).await.map_err(|e| fail(e.to_string()))?;
 
-    let pointer = Current { model: model.name.clone(), version: run_id.to_string(), files, rows };
+    let pointer = Current {
+        model: model.name.clone(),
+        version: run_id.to_string(),
+        files,
+        rows,
+        fingerprint: Some(fingerprint.to_string()),
+    };
     let body = serde_json::to_vec_pretty(&pointer).map_err(|e| Error::Internal(e.to_string()))?;
     storage.put(&format!("{dir}/_current.json"), body).await?;
     let keep: HashSet<&String> = pointer.files.iter().collect();
     let obsolete = previous.map(|p| p.files.into_iter().filter(|f| !keep.contains(f)).collect()).unwrap_or_default();
-    Ok(Built { rows, written, files: pointer.files.len(), obsolete })
+    Ok(Built { rows, written, files: pointer.files.len(), incremental: dirty.is_some(), obsolete })
+}
+
+/// `column` in the dirty set (NULL included when the set has it).
+fn in_partitions(
+    column: &str,
+    data_type: &arrow::datatypes::DataType,
+    dirty: &std::collections::BTreeSet<Option<String>>,
+) -> Result<datafusion::prelude::Expr> {
+    let values = dirty
+        .iter()
+        .flatten()
+        .map(|v| ScalarValue::try_from_string(v.clone(), data_type).map(lit))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Internal(format!("partition value of {column}: {e}")))?;
+    let mut expr = if values.is_empty() { lit(false) } else { ident(column).in_list(values, false) };
+    if dirty.contains(&None) {
+        expr = expr.or(ident(column).is_null());
+    }
+    Ok(expr)
+}
+
+async fn count_rows(ctx: &SessionContext, table: &str) -> datafusion::error::Result<u64> {
+    let batches = ctx.sql(&format!("select count(*) from \"{table}\"")).await?.collect().await?;
+    let n = batches
+        .first()
+        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(0)))
+        .unwrap_or(0);
+    Ok(n as u64)
 }
 
 async fn write_one(
@@ -112,19 +179,17 @@ async fn write_one(
     rel: &str,
     df: datafusion::dataframe::DataFrame,
     schema: arrow::datatypes::SchemaRef,
-) -> std::result::Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut stream = df.execute_stream().await?;
     let writer = BufWriter::new(storage.object_store(), storage.path(rel));
     let mut w = AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))?;
-    let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
         // Same types as the contract (checked before); rebinding applies its names and nullability.
         let batch = RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?;
-        rows += batch.num_rows() as u64;
         w.write(&batch).await?;
     }
     w.close().await?;
-    Ok(rows)
+    Ok(())
 }
 
 fn check_schema(model: &str, got: &arrow::datatypes::Schema, expected: &arrow::datatypes::Schema) -> Result<()> {

@@ -295,6 +295,30 @@ pub fn shopify_token_job(dir: &Path, name: &str, base_url: &str) -> Job {
     shopify_job(dir, name, base_url, &format!("access_token_env = \"{SHOPIFY_TOKEN_ENV}\""), 20)
 }
 
+/// The simulated brand served by both fakes, and a job on a fresh local folder reading them.
+pub struct BothFakes {
+    pub klaviyo: FakeServer,
+    pub shopify: FakeServer,
+    pub control: lifecycle_etl::fake::shopify::ShopifyControl,
+    pub job: Job,
+    pub secrets: Secrets,
+    pub storage: Storage,
+    /// Keeps the job's storage folder alive: bind it, or the folder goes.
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn both_fakes() -> BothFakes {
+    use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
+    let klaviyo = fake_klaviyo().await;
+    let (shopify, control) =
+        lifecycle_etl::fake::shopify::serve(brand().0.clone(), ShopifyFakeConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let job = both_sources_job(dir.path(), &klaviyo.base_url(), &shopify.base_url());
+    let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
+    let storage = Storage::open(&job.file.storage, &secrets).unwrap();
+    BothFakes { klaviyo, shopify, control, job, secrets, storage, dir }
+}
+
 /// A job reading both fakes.
 pub fn both_sources_job(dir: &Path, klaviyo_url: &str, shopify_url: &str) -> Job {
     let data = dir.join("data");
