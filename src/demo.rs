@@ -2,6 +2,8 @@
 //! on 127.0.0.1, and runs the same code path as `run` into a local folder. No keys, no network
 //! beyond loopback.
 
+pub mod verify;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -23,6 +25,8 @@ pub const SIM_END: (i32, u32, u32) = (2026, 10, 31);
 pub struct DemoResult {
     pub storage_dir: PathBuf,
     pub outcome: Outcome,
+    /// The marts' figures beside the simulator's ([`verify`]), all equal.
+    pub checked: Vec<verify::Figure>,
 }
 
 /// The simulator settings of a demo.
@@ -66,7 +70,7 @@ pub async fn run(dir: &Path, seed: u64, scale: u32) -> Result<DemoResult> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     let dir = dir.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
     let cfg = sim_config(seed, scale);
-    let store = {
+    let brand = {
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || ensure_brand(&dir, &cfg))
             .await
@@ -74,12 +78,12 @@ pub async fn run(dir: &Path, seed: u64, scale: u32) -> Result<DemoResult> {
     };
     let fake_cfg = crate::fake::klaviyo::KlaviyoFakeConfig::default();
     let api_key = fake_cfg.api_key.clone();
-    let klaviyo = crate::fake::klaviyo::serve(store.clone(), fake_cfg)
+    let klaviyo = crate::fake::klaviyo::serve(brand.clone(), fake_cfg)
         .await
         .map_err(|e| Error::io("cannot start the fake Klaviyo", e))?;
     let shopify_cfg = crate::fake::shopify::ShopifyFakeConfig::default();
     let token = shopify_cfg.access_token.clone();
-    let (shopify, _control) = crate::fake::shopify::serve(store, shopify_cfg)
+    let (shopify, _control) = crate::fake::shopify::serve(brand.clone(), shopify_cfg)
         .await
         .map_err(|e| Error::io("cannot start the fake Shopify", e))?;
     let storage_dir = dir.join("data");
@@ -90,5 +94,14 @@ pub async fn run(dir: &Path, seed: u64, scale: u32) -> Result<DemoResult> {
     let result = pipeline::execute(&job, &secrets, Steps::All, &SyncSelection::default(), None).await;
     klaviyo.shutdown().await;
     shopify.shutdown().await;
-    Ok(DemoResult { storage_dir, outcome: result? })
+    let outcome = result?;
+    let tz: chrono_tz::Tz = job
+        .file
+        .job
+        .reporting_timezone
+        .parse()
+        .map_err(|_| Error::config(format!("demo job: unknown timezone {}", job.file.job.reporting_timezone)))?;
+    let storage = crate::storage::Storage::open(&job.file.storage, &secrets)?;
+    let checked = verify::verify(&storage, &brand, tz).await?;
+    Ok(DemoResult { storage_dir, outcome, checked })
 }

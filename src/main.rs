@@ -64,6 +64,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { dir, seed, scale } => {
             let result = demo::run(&dir, seed, scale).await?;
             print_outcome(&result.outcome);
+            println!("checked against the simulator's truth (marts = simulator):");
+            for f in &result.checked {
+                println!("  {:<34} {:>14}", f.name, f.marts);
+            }
             println!("storage (raw, staging, marts, reports): {}", result.storage_dir.display());
         }
         Command::Check { job, connect } => {

@@ -537,18 +537,10 @@ fn truth() -> Truth {
                 None => (g - d - r) * 35,
             };
         }
-        let net = gross - discounts - returns;
-        let placed_net: i64 = o.lines.iter().map(|l| l.price_minor * i64::from(l.quantity) - l.discount_minor).sum();
-        let fully_refunded = returns > 0 && returns >= gross - discounts - 1;
-        let draft_unpaid = o.source_name == "shopify_draft_order"
-            && !["paid", "partially_refunded", "refunded"].contains(&o.financial_status.as_str());
-        let qualifying = o.cancelled_at.is_none()
-            && !voided
-            && o.source_name != "pos"
-            && !draft_unpaid
-            && placed_net > 0
-            && !fully_refunded
-            && net > 0;
+        // Net revenue and the qualifying rule are the library's truth (the demo checks with it);
+        // returns and COGS are worked out here, line by line.
+        let (net, qualifying) = lifecycle_etl::simulate::truth::order_net(o, chrono_tz::America::New_York);
+        assert_eq!(net, gross - discounts - returns, "order {}", o.order_id);
         t.net_cents += net;
         t.returns_cents += returns;
         if qualifying {

@@ -12,5 +12,6 @@ pub mod model;
 pub mod store;
 #[cfg(test)]
 mod tests;
+pub mod truth;
 
 pub use generate::{CONSENT_BASELINE_MULTIPLIER, SimConfig, generate};

@@ -87,6 +87,19 @@ pub async fn register_raw(ctx: &SessionContext, storage: &Storage) -> Result<()>
     Ok(())
 }
 
+/// A session with the committed raw streams and the current version of every model under its
+/// name: what readers (the report, the demo's check) query.
+pub async fn published_session(storage: &Storage) -> Result<SessionContext> {
+    let ctx = session(storage)?;
+    register_raw(&ctx, storage).await?;
+    for m in all_models()? {
+        let c = contract::model(&m.layer, &m.name)?;
+        let files = publish::current(storage, &m.layer, &m.name).await?.map(|c| c.files).unwrap_or_default();
+        register_files(&ctx, storage, &m.name, &files, c.arrow_schema()).await?;
+    }
+    Ok(ctx)
+}
+
 /// Registers the current version of every model as `prev_<model>`, before any is rebuilt: models
 /// that carry state from run to run (identity keys and their history) compare against it.
 async fn register_previous(ctx: &SessionContext, storage: &Storage) -> Result<()> {

@@ -97,18 +97,7 @@ pub fn secrets() -> Secrets {
 
 /// A session with the committed raw tables and every published model registered.
 pub async fn published_session(storage: &Storage) -> datafusion::prelude::SessionContext {
-    let ctx = lifecycle_etl::transform::session(storage).unwrap();
-    lifecycle_etl::transform::register_raw(&ctx, storage).await.unwrap();
-    for m in lifecycle_etl::transform::all_models().unwrap() {
-        let c = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap();
-        let files = lifecycle_etl::transform::publish::current(storage, &m.layer, &m.name)
-            .await
-            .unwrap()
-            .map(|c| c.files)
-            .unwrap_or_default();
-        lifecycle_etl::transform::register_files(&ctx, storage, &m.name, &files, c.arrow_schema()).await.unwrap();
-    }
-    ctx
+    lifecycle_etl::transform::published_session(storage).await.unwrap()
 }
 
 /// Runs one scalar query over the committed raw tables and published models.
@@ -338,37 +327,9 @@ pub fn ny_date(t: chrono::DateTime<chrono::Utc>) -> NaiveDate {
     t.with_timezone(&chrono_tz::America::New_York).date_naive()
 }
 
-/// models.md 1.4 as fct_orders applies it, on a simulated order (no tax-inclusive prices, gift
-/// cards or B2B orders in the simulator; refunds within the 120-day restatement horizon).
+/// models.md 1.4 as fct_orders applies it, on a simulated order (the library's truth).
 pub fn sim_order_qualifies(o: &lifecycle_etl::simulate::model::SimOrder) -> bool {
-    let voided = o.financial_status == "voided";
-    let order_date = ny_date(o.processed_at);
-    let kept: Vec<_> = o.refunds.iter().filter(|r| (ny_date(r.created_at) - order_date).num_days() <= 120).collect();
-    let (mut gross, mut discounts, mut returns) = (0i64, 0i64, 0i64);
-    if !voided {
-        for l in &o.lines {
-            gross += l.price_minor * i64::from(l.quantity);
-            discounts += l.discount_minor;
-            returns += kept
-                .iter()
-                .flat_map(|r| &r.lines)
-                .filter(|rl| rl.line_id == l.line_id)
-                .map(|rl| rl.subtotal_minor)
-                .sum::<i64>();
-        }
-    }
-    let net = gross - discounts - returns;
-    let placed_net: i64 = o.lines.iter().map(|l| l.price_minor * i64::from(l.quantity) - l.discount_minor).sum();
-    let fully_refunded = returns > 0 && returns >= gross - discounts - 1;
-    let draft_unpaid = o.source_name == "shopify_draft_order"
-        && !["paid", "partially_refunded", "refunded"].contains(&o.financial_status.as_str());
-    o.cancelled_at.is_none()
-        && !voided
-        && o.source_name != "pos"
-        && !draft_unpaid
-        && placed_net > 0
-        && !fully_refunded
-        && net > 0
+    lifecycle_etl::simulate::truth::order_net(o, chrono_tz::America::New_York).1
 }
 
 /// Runs `steps` of a job with sources read up to `until` (a fake's clock), checking every stream

@@ -1,0 +1,106 @@
+//! The demo checks its own marts against the simulator's truth ([`crate::simulate::truth`]):
+//! order counts and net revenue of `fct_orders`, and acquisition cohort sizes of `dim_customer`
+//! (persons with a Shopify customer id, as the simulator counts them).
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Int64Type;
+use chrono_tz::Tz;
+
+use crate::error::{Error, Result};
+use crate::simulate::store::SimStore;
+use crate::simulate::truth::{MartTruth, mart_truth};
+use crate::storage::Storage;
+
+/// One figure, from the marts and from the simulator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub name: String,
+    pub marts: i64,
+    pub simulator: i64,
+}
+
+/// Compares the published marts with the simulator; returns every figure, or a contract error
+/// (exit 1) naming the first that differs.
+pub async fn verify(storage: &Storage, store: &SimStore, tz: Tz) -> Result<Vec<Figure>> {
+    let truth = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || mart_truth(&store, tz))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::io("cannot read the simulated brand", e))?
+    };
+    let got = from_marts(storage).await?;
+    let figures = figures(&got, &truth);
+    if let Some(f) = figures.iter().find(|f| f.marts != f.simulator) {
+        return Err(Error::Contract(format!(
+            "demo: {} is {} in the marts but {} in the simulator's truth",
+            f.name, f.marts, f.simulator
+        )));
+    }
+    Ok(figures)
+}
+
+fn figures(got: &MartTruth, want: &MartTruth) -> Vec<Figure> {
+    let f = |name: &str, marts: i64, simulator: i64| Figure { name: name.to_string(), marts, simulator };
+    let mut out = vec![
+        f("fct_orders rows", got.orders, want.orders),
+        f("qualifying orders", got.qualifying, want.qualifying),
+        f("net revenue (cents)", got.net_minor, want.net_minor),
+        f("qualifying net revenue (cents)", got.qualifying_net_minor, want.qualifying_net_minor),
+        f("cohort months", got.cohorts.len() as i64, want.cohorts.len() as i64),
+    ];
+    let months: std::collections::BTreeSet<&String> = got.cohorts.keys().chain(want.cohorts.keys()).collect();
+    for m in months {
+        let n = |c: &BTreeMap<String, i64>| c.get(m).copied().unwrap_or(0);
+        out.push(f(&format!("cohort {} size", &m[..7]), n(&got.cohorts), n(&want.cohorts)));
+    }
+    out
+}
+
+async fn from_marts(storage: &Storage) -> Result<MartTruth> {
+    let ctx = crate::transform::published_session(storage).await?;
+    let query = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let batches = ctx.sql(sql).await?.collect().await?;
+            let mut rows: Vec<(Option<String>, i64)> = Vec::new();
+            for b in batches {
+                let keys = (b.num_columns() == 2)
+                    .then(|| arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8));
+                let values = b.column(b.num_columns() - 1).as_primitive::<Int64Type>().clone();
+                for i in 0..b.num_rows() {
+                    let key = match &keys {
+                        Some(Ok(k)) => Some(k.as_string::<i32>().value(i).to_string()),
+                        _ => None,
+                    };
+                    rows.push((key, if values.is_null(i) { 0 } else { values.value(i) }));
+                }
+            }
+            Ok::<_, datafusion::error::DataFusionError>(rows)
+        }
+    };
+    let fail =
+        |e: datafusion::error::DataFusionError| Error::Transform { model: "demo check".into(), message: e.to_string() };
+    let one = |rows: Vec<(Option<String>, i64)>| rows.first().map(|r| r.1).unwrap_or(0);
+    Ok(MartTruth {
+        orders: one(query("select count(*) from fct_orders").await.map_err(fail)?),
+        qualifying: one(query("select count(*) from fct_orders where is_qualifying").await.map_err(fail)?),
+        net_minor: one(query("select cast(sum(net_revenue) * 100 as bigint) from fct_orders").await.map_err(fail)?),
+        qualifying_net_minor: one(query(
+            "select cast(sum(net_revenue) * 100 as bigint) from fct_orders where is_qualifying",
+        )
+        .await
+        .map_err(fail)?),
+        cohorts: query(
+            "select acquisition_cohort_month, count(*) from dim_customer \
+             where acquisition_cohort_month is not null and shopify_customer_ids is not null group by 1",
+        )
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .filter_map(|(k, n)| k.map(|k| (k, n)))
+        .collect(),
+    })
+}
