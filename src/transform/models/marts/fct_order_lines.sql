@@ -3,7 +3,9 @@
 -- these lines.
 --
 -- Money: shop money converted with the order's fx_rate (int_order_context), line by line, so the
--- order sums are exact sums of the lines. Voided orders carry 0 in every money column.
+-- order sums are exact sums of the lines. Voided orders carry 0 in every money column; gift-card
+-- lines carry 0 revenue and no COGS (a gift card is a liability, not a sale); tax-inclusive
+-- prices are taken net of their tax lines.
 -- Returns: refund line subtotals of refunds whose local date is within refund_restatement_days of
 -- the order date (models.md 1.4); later refunds only reach fct_refunds.
 -- Unit cost (models.md 4.3): the line's inventory item (through its variant) and its
@@ -87,7 +89,17 @@ line_base as (
         o.shop_currency,
         o.reporting_currency,
         o.fx_rate,
-        cast(o.fx_rate as decimal(18, 8)) as fx
+        cast(o.fx_rate as decimal(18, 8)) as fx,
+        l.is_gift_card,
+        l.prices_include_tax,
+        l.tax_amount,
+        -- Tax-inclusive prices: price, discount and refund subtotal each lose the line's tax share
+        -- tax / (gross - discount), so the net is gross - discount - tax (no VAT in revenue).
+        cast(o.fx_rate as decimal(18, 8)) * case
+            when l.prices_include_tax and l.gross_amount - l.line_discount_amount > 0
+                then cast(1 - l.tax_amount / (l.gross_amount - l.line_discount_amount) as decimal(18, 8))
+            else cast(1 as decimal(18, 8))
+        end as fx_net_of_tax
     from lines as l
     join orders as o on o.order_id = l.order_id
     left join refunded as rf on rf.order_line_id = l.order_line_id
@@ -128,13 +140,17 @@ converted as (
         cast(c.unit_cost_amount * b.fx as decimal(18, 4)) as unit_cost,
         coalesce(tp.pct, dp.pct) as assumed_pct,
         cast(b.unit_price_amount * b.fx as decimal(18, 4)) as unit_price,
+        case when b.is_voided or b.is_gift_card then cast(0 as decimal(18, 4))
+             else cast(b.gross_amount * cast(b.fx_net_of_tax as decimal(18, 8)) as decimal(18, 4)) end as gross_sales,
+        case when b.is_voided or b.is_gift_card then cast(0 as decimal(18, 4))
+             else cast(b.line_discount_amount * cast(b.fx_net_of_tax as decimal(18, 8)) as decimal(18, 4)) end
+            as discounts,
+        case when b.is_voided or b.is_gift_card then cast(0 as decimal(18, 4))
+             else cast(b.returns_amount * cast(b.fx_net_of_tax as decimal(18, 8)) as decimal(18, 4)) end as returns,
+        case when b.is_voided or b.is_gift_card then cast(0 as bigint) else b.quantity - b.restocked_quantity end
+            as cogs_quantity,
         case when b.is_voided then cast(0 as decimal(18, 4))
-             else cast(b.gross_amount * b.fx as decimal(18, 4)) end as gross_sales,
-        case when b.is_voided then cast(0 as decimal(18, 4))
-             else cast(b.line_discount_amount * b.fx as decimal(18, 4)) end as discounts,
-        case when b.is_voided then cast(0 as decimal(18, 4))
-             else cast(b.returns_amount * b.fx as decimal(18, 4)) end as returns,
-        case when b.is_voided then cast(0 as bigint) else b.quantity - b.restocked_quantity end as cogs_quantity
+             else cast(b.tax_amount * b.fx as decimal(18, 4)) end as tax
     from line_base as b
     left join costs as c on c.order_line_id = b.order_line_id
     left join assumptions as tp on tp.key = concat('default_cogs_pct:', lower(trim(b.product_type)))
@@ -195,6 +211,9 @@ final as (
         case when snapshot_source is null then cast(assumed_pct as double) end as assumed_cogs_pct,
         cogs,
         cast(net_revenue - cogs as decimal(18, 4)) as gross_margin,
+        is_gift_card,
+        prices_include_tax,
+        tax,
         '1.0.0' as model_version
     from costed
 )

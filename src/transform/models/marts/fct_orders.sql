@@ -135,12 +135,19 @@ joined as (
             when lt.first_cost_source = lt.last_cost_source then lt.first_cost_source
             else 'mixed'
         end as cogs_source,
+        -- Shipping lines after shipping discounts (else the order's shipping total), less shipping
+        -- refunded so far.
         case when c.is_voided then cast(0 as decimal(18, 4))
-             else cast(coalesce(o.shipping_amount, 0) * cast(c.fx_rate as decimal(18, 8)) as decimal(18, 4))
+             else cast(
+                 (coalesce(o.discounted_shipping_amount, o.shipping_amount, 0) - o.refunded_shipping_amount)
+                 * cast(c.fx_rate as decimal(18, 8)) as decimal(18, 4))
         end as shipping_revenue,
         case when c.is_voided then cast(0 as decimal(18, 4))
              else cast(coalesce(o.tax_amount, 0) * cast(c.fx_rate as decimal(18, 8)) as decimal(18, 4))
         end as taxes,
+        case when c.is_voided then cast(0 as decimal(18, 4))
+             else cast(o.tip_amount * cast(c.fx_rate as decimal(18, 8)) as decimal(18, 4))
+        end as tips,
         coalesce(lt.units, 0) as units,
         cast(coalesce(lt.line_count, 0) as int) as line_count,
         coalesce(p.placed_gross, 0) as placed_gross,
@@ -243,6 +250,7 @@ final as (
         q.net_revenue,
         q.shipping_revenue,
         q.taxes,
+        q.tips,
         q.cogs,
         q.cogs_source,
         q.assumed_cost_net_revenue,

@@ -1,6 +1,7 @@
 -- One row per line item of the latest landed copy of each Shopify order (test orders dropped, as
 -- in stg_shopify__orders). Lines are read from the order's _raw (lineItems.nodes); amounts are
--- shop money.
+-- shop money. tax_amount sums the line's tax lines; prices_include_tax is the order's
+-- taxesIncluded (prices, discounts and refund subtotals then contain that tax).
 with source as (
     select id, legacy_resource_id, test, updated_at, _landed_at, _run_id, _raw from raw_shopify__orders
 ),
@@ -19,9 +20,21 @@ latest as (
 lines as (
     select
         legacy_resource_id as order_id,
+        coalesce(json_get(_raw, '/taxesIncluded') = 'true', false) as prices_include_tax,
         _landed_at,
         unnest(json_array_items(_raw, '/lineItems')) as item
     from latest
+),
+
+keyed as (
+    select *, json_get(item['value'], '/id') as line_gid from lines
+),
+
+line_taxes as (
+    select line_gid, cast(sum(json_get_decimal(tax['value'], '/priceSet/shopMoney/amount')) as decimal(18, 4))
+        as tax_amount
+    from (select line_gid, unnest(json_array_items(item['value'], '/taxLines')) as tax from keyed)
+    group by line_gid
 ),
 
 final as (
@@ -43,8 +56,12 @@ final as (
         coalesce(json_get_decimal(item['value'], '/totalDiscountSet/shopMoney/amount'), cast(0 as decimal(18, 4)))
             as line_discount_amount,
         json_get_decimal(item['value'], '/discountedTotalSet/shopMoney/amount') as discounted_total_amount,
+        coalesce(json_get(item['value'], '/isGiftCard') = 'true', false) as is_gift_card,
+        coalesce(t.tax_amount, cast(0 as decimal(18, 4))) as tax_amount,
+        prices_include_tax,
         _landed_at
-    from lines
+    from keyed as k
+    left join line_taxes as t on t.line_gid = k.line_gid
 )
 
 select * from final

@@ -1,7 +1,9 @@
 -- One row per Shopify order, its latest landed copy (highest updatedAt); test orders are dropped
 -- here (models.md 1.4). Amounts are shop money. Attribution columns come from the journey's last
 -- visit (the session that placed the order, what REST's landing_site/referring_site report); the
--- first visit's UTMs are kept apart for acquisition. Local dates use the shop's timezone.
+-- first visit's UTMs are kept apart for acquisition. Local dates use the shop's timezone. The
+-- fields the raw contract does not type (taxesIncluded, shipping lines, refunded shipping, tips)
+-- are read from the kept copy's _raw.
 with source as (
     select * from raw_shopify__orders
 ),
@@ -24,6 +26,15 @@ shop as (
         from raw_shopify__shop
     )
     where shop_rank = 1
+),
+
+-- Shipping after shipping discounts: the shipping lines' discounted prices (NULL when the copy
+-- has no shipping lines selected; fct_orders then falls back to totalShippingPriceSet).
+shipping as (
+    select id, cast(sum(json_get_decimal(line['value'], '/discountedPriceSet/shopMoney/amount')) as decimal(18, 4))
+        as discounted_shipping_amount
+    from (select id, unnest(json_array_items(_raw, '/shippingLines')) as line from latest)
+    group by id
 ),
 
 final as (
@@ -58,6 +69,12 @@ final as (
         o.total_price_amount as total_amount,
         o.current_total_price_amount as current_total_amount,
         coalesce(o.total_refunded_amount, cast(0 as decimal(18, 4))) as total_refunded_amount,
+        coalesce(json_get(o._raw, '/taxesIncluded') = 'true', false) as taxes_included,
+        shipping.discounted_shipping_amount,
+        coalesce(json_get_decimal(o._raw, '/totalRefundedShippingSet/shopMoney/amount'), cast(0 as decimal(18, 4)))
+            as refunded_shipping_amount,
+        coalesce(json_get_decimal(o._raw, '/totalTipReceivedSet/shopMoney/amount'), cast(0 as decimal(18, 4)))
+            as tip_amount,
         o.presentment_currency_code as presentment_currency,
         o.total_price_presentment_amount as presentment_total_amount,
         o.journey_ready,
@@ -72,6 +89,7 @@ final as (
         o._landed_at
     from latest as o
     left join shop as s on true
+    left join shipping on shipping.id = o.id
 )
 
 select * from final
