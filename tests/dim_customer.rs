@@ -223,6 +223,27 @@ async fn simulated_brand_cohorts_and_offers_match_the_simulator() {
     let total: i64 = offers.values().sum();
     assert_eq!(total, t.customers_with_order);
 
+    // The current RFM tier is the latest snapshot's; everyone in that snapshot has one.
+    let latest =
+        "(select * from fct_rfm_snapshot where snapshot_date = (select max(snapshot_date) from fct_rfm_snapshot))";
+    let in_latest = scalar(&storage, &format!("select count(*) from {latest}")).await;
+    assert!(in_latest > 100, "{in_latest} persons in the latest snapshot");
+    assert_eq!(
+        scalar(&storage, "select count(*) from dim_customer where rfm_tier_current is not null").await,
+        in_latest
+    );
+    assert_eq!(
+        scalar(
+            &storage,
+            &format!(
+                "select count(*) from dim_customer d join {latest} r on r.person_key = d.person_key \
+                 where d.rfm_tier_current <> r.rfm_tier or d.rfm_snapshot_date <> r.snapshot_date"
+            )
+        )
+        .await,
+        0
+    );
+
     // A rerun on the same raw data gives identical rows.
     let first = rows(&storage, ALL_ROWS).await;
     transform(&storage, &job, "20991231T000000Z-rerunaaa").await;

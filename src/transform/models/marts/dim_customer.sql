@@ -340,6 +340,13 @@ acquisition as (
     left join source_match as sm on sm.person_key = a.person_key
 ),
 
+-- The person's tier in the latest month-end snapshot (persons never scored: NULL).
+rfm_current as (
+    select r.person_key, r.rfm_tier, r.snapshot_date
+    from fct_rfm_snapshot as r
+    join (select max(snapshot_date) as snapshot_date from fct_rfm_snapshot) as l on l.snapshot_date = r.snapshot_date
+),
+
 joined as (
     select
         p.person_key,
@@ -391,11 +398,14 @@ joined as (
         case
             when tz.timezone is not null then 'klaviyo_profile'
             when coalesce(st.reporting_tz, cx.reporting_tz) is not null then 'reporting_tz'
-        end as tz_source
+        end as tz_source,
+        rc.rfm_tier as rfm_tier_current,
+        rc.snapshot_date as rfm_snapshot_date
     from persons as p
     cross join settings as st
     cross join context as cx
     cross join data_window as dw
+    left join rfm_current as rc on rc.person_key = p.person_key
     left join order_stats as os on os.person_key = p.person_key
     left join first_orders as f on f.person_key = p.person_key
     left join second_orders as so on so.person_key = p.person_key
@@ -460,6 +470,8 @@ final as (
         country_code,
         tz_name,
         tz_source,
+        rfm_tier_current,
+        rfm_snapshot_date,
         '1.0.0' as model_version
     from joined
 )
