@@ -28,6 +28,11 @@ pub const DIRTY_QUERIES: &[(&str, &str)] = &[
     ("fct_orders", "orders.sql"),
     ("fct_order_lines", "orders.sql"),
     ("fct_refunds", "fct_refunds.sql"),
+    ("fct_cohort_retention", "fct_cohort_retention.sql"),
+    ("dim_rfm_cutpoints", "rfm.sql"),
+    ("fct_rfm_snapshot", "rfm.sql"),
+    ("fct_segment_matrix", "rfm.sql"),
+    ("fct_rfm_transitions", "fct_rfm_transitions.sql"),
 ];
 
 /// How much of the marts a transform recomputes.
