@@ -12,6 +12,7 @@ pub mod failpoint;
 pub mod fake;
 pub mod http;
 pub mod landing;
+pub mod lift;
 pub mod lock;
 pub mod logging;
 pub mod manifest;
