@@ -10,6 +10,7 @@
 //! | `json_get_timestamp(json, pointer)` | Timestamp(µs, UTC) | an ISO-8601 timestamp, as landing types `Timestamp` columns |
 //! | `json_array_items(json, pointer)` | List<Struct<position Int64, value Utf8>> | the elements of the array at the pointer (or of a GraphQL connection there: its `nodes`, or its `edges[].node`), each with its 0-based position and its JSON text; for `unnest` |
 //! | `local_date(timestamp, iana_timezone)` | Date32 | the calendar date of the instant in that timezone (tz database, daylight-saving aware) |
+//! | `local_hour_of_week(timestamp, iana_timezone)` | Int32 | the local hour of the week there, Monday 00:00 = 0 ... Sunday 23:00 = 167 |
 //!
 //! Values of the wrong JSON type are errors naming the function, the pointer and the value, so a
 //! source changing shape fails the model instead of silently turning into NULLs. Invalid JSON

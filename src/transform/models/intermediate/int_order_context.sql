@@ -73,8 +73,8 @@ orders as (
         upper(coalesce(o.shop_currency, s.shop_currency)) as shop_currency,
         coalesce(st.reporting_currency, upper(s.shop_currency), upper(o.shop_currency)) as reporting_currency,
         coalesce(st.refund_restatement_days, 120) as refund_restatement_days
-    from stg_shopify__orders as o
-    cross join settings as st
+    from settings as st
+    cross join stg_shopify__orders as o
     left join shop as s on true
 ),
 

@@ -16,8 +16,8 @@ orders as (
             as customer_value,
         o.email_sha256,
         o.phone_sha256
-    from stg_shopify__orders o
-    cross join shop s
+    from shop s
+    cross join stg_shopify__orders o
 )
 select
     o.order_id,

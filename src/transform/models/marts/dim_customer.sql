@@ -401,10 +401,10 @@ joined as (
         end as tz_source,
         rc.rfm_tier as rfm_tier_current,
         rc.snapshot_date as rfm_snapshot_date
-    from persons as p
-    cross join settings as st
+    from settings as st
     cross join context as cx
     cross join data_window as dw
+    cross join persons as p
     left join rfm_current as rc on rc.person_key = p.person_key
     left join order_stats as os on os.person_key = p.person_key
     left join first_orders as f on f.person_key = p.person_key

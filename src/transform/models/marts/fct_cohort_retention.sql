@@ -38,8 +38,8 @@ cohorts as (
             (date_part('year', d.data_end_date) - date_part('year', pc.cohort_month)) * 12
             + date_part('month', d.data_end_date) - date_part('month', pc.cohort_month)
         as int)) as last_month_number
-    from person_cuts pc
-    cross join data_end d
+    from data_end d
+    cross join person_cuts pc
     group by pc.cohort_month, pc.cut_type, pc.cut_value
 ),
 
@@ -152,6 +152,6 @@ select
         as cumulative_margin_per_customer,
     (c.activity_month + interval '1 month' - interval '1 day') <= d.data_end_date as is_complete_month,
     '1.0.0' as model_version
-from cumulative c
-cross join data_end d
+from data_end d
+cross join cumulative c
 order by c.cohort_month, c.cut_type, c.cut_value, c.month_number

@@ -130,76 +130,11 @@ with_tz as (
         end as tz_source,
         case when u.profile_timezone is not null and trim(u.profile_timezone) <> '' then trim(u.profile_timezone)
              else r.reporting_tz
-        end as recipient_tz,
-        date_bin(interval '15 minutes', u.occurred_at, timestamp '1970-01-01T00:00:00Z') as quarter_hour
-    from unified as u
-    cross join reporting as r
-),
-
--- Recipient-local hour of week, once per (timezone, quarter hour): every UTC offset is a
--- multiple of 15 minutes, so the local hour of the quarter-hour start is the event's.
--- local_date is the only tz-aware function available, so the hour is counted: hours_back = whole
--- hours h in 1..24 that can be subtracted without leaving the local date (hours since local
--- midnight), hours_ahead = whole hours that can be added (hours to the next midnight). On a
--- 24-hour day hours_back is the local hour and equals 23 - hours_ahead. On a daylight-saving
--- switch day they differ by the switch, which happens in the small hours: before 02:00 elapsed the
--- local hour is hours_back, later it is 23 - hours_ahead (wrong by one hour only for events
--- between 02:00 and a 03:00 fall-back switch, e.g. Europe's, once a year).
-local_slots as (
-    select recipient_tz, quarter_hour, local_date(quarter_hour, recipient_tz) as local_day
-    from (select distinct recipient_tz, quarter_hour from with_tz where recipient_tz is not null)
-),
-
-local_counts as (
-    select
-        s.recipient_tz,
-        s.quarter_hour,
-        s.local_day,
-        sum(case when local_date(s.quarter_hour - h.step, s.recipient_tz) = s.local_day then 1 else 0 end)
-            as hours_back,
-        sum(case when local_date(s.quarter_hour + h.step, s.recipient_tz) = s.local_day then 1 else 0 end)
-            as hours_ahead
-    from local_slots as s
-    cross join (
-        values
-            (interval '1 hours'),
-            (interval '2 hours'),
-            (interval '3 hours'),
-            (interval '4 hours'),
-            (interval '5 hours'),
-            (interval '6 hours'),
-            (interval '7 hours'),
-            (interval '8 hours'),
-            (interval '9 hours'),
-            (interval '10 hours'),
-            (interval '11 hours'),
-            (interval '12 hours'),
-            (interval '13 hours'),
-            (interval '14 hours'),
-            (interval '15 hours'),
-            (interval '16 hours'),
-            (interval '17 hours'),
-            (interval '18 hours'),
-            (interval '19 hours'),
-            (interval '20 hours'),
-            (interval '21 hours'),
-            (interval '22 hours'),
-            (interval '23 hours'),
-            (interval '24 hours')
-    ) as h(step)
-    group by s.recipient_tz, s.quarter_hour, s.local_day
-),
-
-local_hours as (
-    select
-        recipient_tz,
-        quarter_hour,
-        cast(
-            ((cast(date_part('dow', local_day) as int) + 6) % 7) * 24
-            + case when hours_back < 2 then hours_back else 23 - hours_ahead end
-            as int
-        ) as local_hour_of_week
-    from local_counts
+        end as recipient_tz
+    -- The one-row side first: DataFusion collects a cross join's left input and emits a batch per
+    -- collected row, so the events must stream on the right.
+    from reporting as r
+    cross join unified as u
 ),
 
 identity as (
@@ -254,7 +189,7 @@ final as (
         w.raw_event_name,
         w.occurred_at,
         local_date(w.occurred_at, w.reporting_tz) as event_date,
-        lh.local_hour_of_week,
+        local_hour_of_week(w.occurred_at, w.recipient_tz) as local_hour_of_week,
         w.recipient_tz,
         w.tz_source,
         coalesce(ip.person_key, ie.person_key, iph.person_key) as person_key,
@@ -286,7 +221,6 @@ final as (
         w.unsubscribe_scope,
         '1.0.0' as model_version
     from with_tz as w
-    left join local_hours as lh on lh.recipient_tz = w.recipient_tz and lh.quarter_hour = w.quarter_hour
     left join identity as ip
         on ip.identifier_type = w.profile_identifier_type and ip.identifier_value = w.platform_profile_id
     left join identity as ie on ie.identifier_type = 'email_sha256' and ie.identifier_value = w.email_sha256

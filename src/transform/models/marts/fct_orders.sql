@@ -161,7 +161,8 @@ joined as (
         ca.shipping_cost_per_order,
         ca.payment_fee_pct,
         ca.payment_fee_fixed
-    from orders as o
+    from cost_assumptions as ca
+    cross join orders as o
     join context as c on c.order_id = o.order_id
     left join persons as pe on pe.order_id = o.order_id
     left join line_totals as lt on lt.order_key = c.order_key
@@ -169,7 +170,6 @@ joined as (
     left join refunds as r on r.order_id = o.order_id
     left join applications as a on a.order_id = o.order_id
     left join offer_subtypes as s on s.order_id = o.order_id
-    cross join cost_assumptions as ca
 ),
 
 flagged as (

@@ -54,8 +54,8 @@ customers as (
         c.number_of_orders,
         local_date(c.created_at, s.reporting_tz) as created_date,
         coalesce(h.held_orders, 0) as held_orders
-    from stg_shopify__customers c
-    cross join settings s
+    from settings s
+    cross join stg_shopify__customers c
     left join held h on h.customer_id = c.customer_id
 ),
 
@@ -89,8 +89,8 @@ censoring as (
                 and pc.first_customer_created_date < w.data_start_date,
                 false
             ) as is_left_censored
-    from person_first_landed f
-    cross join data_window w
+    from data_window w
+    cross join person_first_landed f
     left join person_censoring pc on pc.person_key = f.person_key
 ),
 
@@ -124,8 +124,8 @@ channel_matches as (
         f.person_key,
         r.channel_group,
         row_number() over (partition by f.person_key order by r.priority, r.channel_group) as match_rank
-    from first_orders f
-    cross join rules r
+    from rules r
+    cross join first_orders f
     where (r.utm_source_pattern is null or regexp_like(f.acq_utm_source, '^(' || r.utm_source_pattern || ')$'))
       and (r.utm_medium_pattern is null or regexp_like(f.acq_utm_medium, '^(' || r.utm_medium_pattern || ')$'))
       and (r.referrer_domain_pattern is null
