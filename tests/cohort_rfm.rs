@@ -13,7 +13,6 @@ use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use common::*;
 use datafusion::datasource::MemTable;
@@ -53,20 +52,6 @@ async fn build(ctx: &SessionContext, name: &str) {
     let schema = batches.first().map(|b| b.schema()).unwrap();
     let table = MemTable::try_new(schema, vec![batches]).unwrap();
     ctx.register_table(name, Arc::new(table)).unwrap();
-}
-
-async fn query(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
-    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in &batches {
-        let formatters: Vec<_> =
-            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-        for row in 0..b.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
-        }
-    }
-    out
 }
 
 fn days(d: NaiveDate) -> i32 {

@@ -92,21 +92,18 @@ pub async fn register_raw(ctx: &SessionContext, storage: &Storage) -> Result<()>
 pub async fn published_session(storage: &Storage) -> Result<SessionContext> {
     let ctx = session(storage)?;
     register_raw(&ctx, storage).await?;
-    for m in all_models()? {
-        let c = contract::model(&m.layer, &m.name)?;
-        let files = publish::current(storage, &m.layer, &m.name).await?.map(|c| c.files).unwrap_or_default();
-        register_files(&ctx, storage, &m.name, &files, c.arrow_schema()).await?;
-    }
+    register_current(&ctx, storage, "").await?;
     Ok(ctx)
 }
 
-/// Registers the current version of every model as `prev_<model>`, before any is rebuilt: models
-/// that carry state from run to run (identity keys and their history) compare against it.
-async fn register_previous(ctx: &SessionContext, storage: &Storage) -> Result<()> {
+/// Registers the current version of every model as `<prefix><model>`. A run registers them as
+/// `prev_<model>` before it rebuilds anything: models that carry state from run to run (identity
+/// keys and their history) and the dirty-set queries compare against them.
+async fn register_current(ctx: &SessionContext, storage: &Storage, prefix: &str) -> Result<()> {
     for m in all_models()? {
         let c = contract::model(&m.layer, &m.name)?;
         let files = publish::current(storage, &m.layer, &m.name).await?.map(|c| c.files).unwrap_or_default();
-        register_files(ctx, storage, &format!("prev_{}", m.name), &files, c.arrow_schema()).await?;
+        register_files(ctx, storage, &format!("{prefix}{}", m.name), &files, c.arrow_schema()).await?;
     }
     Ok(())
 }
@@ -127,7 +124,7 @@ pub async fn run_with(
     let ctx = session(storage)?;
     register_raw(&ctx, storage).await?;
     crate::seeds::register(&ctx, seeds)?;
-    register_previous(&ctx, storage).await?;
+    register_current(&ctx, storage, "prev_").await?;
     let mut rows = BTreeMap::new();
     let mut obsolete = Vec::new();
     for model in all_models()? {

@@ -166,12 +166,16 @@ fn in_partitions(
 }
 
 async fn count_rows(ctx: &SessionContext, table: &str) -> datafusion::error::Result<u64> {
-    let batches = ctx.sql(&format!("select count(*) from \"{table}\"")).await?.collect().await?;
-    let n = batches
+    Ok(count(ctx, format!("select count(*) from {}", quote(table))).await? as u64)
+}
+
+/// The single count a `select count(*) ...` returns.
+async fn count(ctx: &SessionContext, sql: String) -> datafusion::error::Result<i64> {
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    Ok(batches
         .first()
         .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(0)))
-        .unwrap_or(0);
-    Ok(n as u64)
+        .unwrap_or(0))
 }
 
 async fn write_one(
@@ -217,14 +221,7 @@ fn check_schema(model: &str, got: &arrow::datatypes::Schema, expected: &arrow::d
 
 /// Not-null, primary-key uniqueness and accepted values, evaluated in SQL over the new version.
 pub async fn check_contract(ctx: &SessionContext, table: &str, contract: &Contract) -> Result<()> {
-    let count = |sql: String| async move {
-        let batches = ctx.sql(&sql).await?.collect().await?;
-        let n = batches
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(0)))
-            .unwrap_or(0);
-        Ok::<i64, datafusion::error::DataFusionError>(n)
-    };
+    let count = |sql: String| count(ctx, sql);
     let fail =
         |e: datafusion::error::DataFusionError| Error::Transform { model: table.to_string(), message: e.to_string() };
     for c in &contract.columns {

@@ -108,8 +108,13 @@ pub async fn scalar(storage: &Storage, sql: &str) -> i64 {
 
 /// Every cell of a query's result as text (`NULL` for nulls), row by row.
 pub async fn rows(storage: &Storage, sql: &str) -> Vec<Vec<String>> {
+    query(&published_session(storage).await, sql).await
+}
+
+/// Every cell of a query's result in `ctx` as text (`NULL` for nulls), row by row.
+pub async fn query(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<Vec<String>> {
     use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let batches: Vec<RecordBatch> = published_session(storage).await.sql(sql).await.unwrap().collect().await.unwrap();
+    let batches: Vec<RecordBatch> = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     let options = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in &batches {
