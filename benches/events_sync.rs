@@ -43,6 +43,7 @@ fn main() {
                 scale,
                 start_date: NaiveDate::from_ymd_opt(2024, 11, 1).unwrap(),
                 end_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+                causal: Default::default(),
             };
             generate(&cfg, &brand_dir).unwrap();
             println!("events_sync: generated brand scale {scale} in {:.1} s", started.elapsed().as_secs_f64());

@@ -47,6 +47,7 @@ fn brand(scale: u32) -> SimStore {
         scale,
         start_date: NaiveDate::from_ymd_opt(2024, 11, 1).unwrap(),
         end_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        causal: Default::default(),
     };
     let started = Instant::now();
     generate(&cfg, &dir).unwrap();

@@ -60,7 +60,7 @@ fn brand(scale: u32) -> SimStore {
     {
         return store;
     }
-    let cfg = SimConfig { seed: 42, scale, start_date: date(START), end_date: date(END) };
+    let cfg = SimConfig { seed: 42, scale, start_date: date(START), end_date: date(END), causal: Default::default() };
     let started = Instant::now();
     generate(&cfg, &dir).unwrap();
     println!("transform_scale: generated brand scale {scale} in {:.1} s", started.elapsed().as_secs_f64());

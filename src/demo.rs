@@ -32,7 +32,7 @@ pub struct DemoResult {
 /// The simulator settings of a demo.
 pub fn sim_config(seed: u64, scale: u32) -> SimConfig {
     let d = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).expect("valid date");
-    SimConfig { seed, scale, start_date: d(SIM_START), end_date: d(SIM_END) }
+    SimConfig { seed, scale, start_date: d(SIM_START), end_date: d(SIM_END), causal: Default::default() }
 }
 
 /// Generates the brand into `dir/sim` unless the same one is already there.

@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod estimator;
+pub mod period;
 
 pub use bootstrap::{Entry, bootstrap_interval, seed_for};
 pub use estimator::{Arm, Estimate, Stratum, post_stratified};

@@ -42,6 +42,37 @@ pub struct SimConfig {
     pub start_date: NaiveDate,
     /// Last simulated day, inclusive. Extending it never changes records dated before it.
     pub end_date: NaiveDate,
+    /// The causal parameters tests control: flow effects, holdouts, consent confounding.
+    pub causal: Causal,
+}
+
+/// Causal knobs of the simulated brand, for known-answer tests of the lift model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Causal {
+    /// Baseline purchase probability inside a flow's window is multiplied by this for profiles
+    /// subscribed to email at entry (consent confounded with purchase intent).
+    pub consent_confounding: f64,
+    /// Multiplies the chance that an email-subscribed person's order leads to a later background
+    /// order: confounding that also shows *before* a flow entry (what the placebo detects).
+    pub background_confounding: f64,
+    /// `(flow_type, lift)`: replaces the catalogue's purchase lift of every flow of that type.
+    pub flow_lift: Vec<(String, f64)>,
+    /// `(flow_type, holdout_pct)`: replaces the catalogue's holdout share of that type's flows.
+    pub flow_holdout_pct: Vec<(String, u8)>,
+    /// Scales every flow's baseline window-purchase probability (more signal for small brands).
+    pub base_multiplier: f64,
+}
+
+impl Default for Causal {
+    fn default() -> Self {
+        Self {
+            consent_confounding: CONSENT_BASELINE_MULTIPLIER,
+            background_confounding: 1.0,
+            flow_lift: Vec::new(),
+            flow_holdout_pct: Vec::new(),
+            base_multiplier: 1.0,
+        }
+    }
 }
 
 /// Records buffered before they are appended: enough to open each day file about once per
@@ -66,7 +97,16 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
     let (metrics, metric_ids) = catalog::metrics(seed, &cal);
     writer.write_all(Entity::Metrics, &metrics)?;
     totals.metrics = metrics.len() as u64;
-    let flows = catalog::flows(seed, &cal);
+    let mut flows = catalog::flows(seed, &cal);
+    for f in &mut flows {
+        if let Some((_, lift)) = cfg.causal.flow_lift.iter().find(|(t, _)| *t == f.flow.flow_type) {
+            f.lift = *lift;
+        }
+        if let Some((_, pct)) = cfg.causal.flow_holdout_pct.iter().find(|(t, _)| *t == f.flow.flow_type) {
+            f.holdout_pct = *pct;
+        }
+        f.base *= cfg.causal.base_multiplier;
+    }
     let flow_records: Vec<_> = flows.iter().map(|f| f.flow.clone()).collect();
     writer.write_all(Entity::Flows, &flow_records)?;
     totals.flows = flow_records.len() as u64;
@@ -77,7 +117,9 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
 
     let metric_names: BTreeMap<String, &'static str> =
         metric_ids.iter().enumerate().map(|(i, id)| (id.clone(), catalog::METRICS[i].1)).collect();
-    let world = World::new(seed, cal.clone(), products, metric_ids, flows, campaigns);
+    let mut world = World::new(seed, cal.clone(), products, metric_ids, flows, campaigns);
+    world.consent_confounding = cfg.causal.consent_confounding;
+    world.background_confounding = cfg.causal.background_confounding;
     let mut acc = vec![FlowAcc::default(); world.flows.len()];
     let mut batch = Batch { items: Vec::new(), metric_names };
 
@@ -118,6 +160,9 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
             incremental_orders: a.incremental_orders,
             incremental_revenue_minor: a.incremental_revenue,
             incremental_revenue_by_month: a.by_month,
+            incremental_revenue_by_entry_month: a.by_entry_month,
+            entry_delay_hours: u32::try_from(f.entry_delay_hours).unwrap_or(0),
+            exit_on_order: f.exit_on_order,
         })
         .collect();
     let truth = SimTruth { seed, scale: cfg.scale, totals, flows };

@@ -46,6 +46,9 @@ pub struct World {
     pub metric_ids: Vec<String>,
     pub flows: Vec<FlowSpec>,
     pub campaigns: Vec<CampaignSpec>,
+    /// See [`super::generate::Causal`].
+    pub consent_confounding: f64,
+    pub background_confounding: f64,
     event_salt: u64,
 }
 
@@ -66,6 +69,8 @@ impl World {
             metric_ids,
             flows,
             campaigns,
+            consent_confounding: CONSENT_BASELINE_MULTIPLIER,
+            background_confounding: 1.0,
             event_salt: keyed::key(seed, "event-id", &[]),
         }
     }
@@ -83,6 +88,7 @@ pub struct FlowAcc {
     pub incremental_orders: u64,
     pub incremental_revenue: i64,
     pub by_month: BTreeMap<String, i64>,
+    pub by_entry_month: BTreeMap<String, i64>,
 }
 
 /// How a person came to the brand.
@@ -831,7 +837,7 @@ impl<'w> Life<'w> {
             acc[f].treated += 1;
         }
         // The outcome is drawn after treatment is fixed, with the same draws whatever it is.
-        let consent_mult = if self.email_state == ConsentState::Subscribed { CONSENT_BASELINE_MULTIPLIER } else { 1.0 };
+        let consent_mult = if self.email_state == ConsentState::Subscribed { w.consent_confounding } else { 1.0 };
         let p =
             (spec.base * self.propensity * consent_mult * catalog::season(catalog::local_date(now)).sqrt()).min(0.9);
         let p_treated = (p * (1.0 + spec.lift)).min(0.95);
@@ -1099,7 +1105,7 @@ impl<'w> Life<'w> {
                 let n = (k as f64 + f64::from(self.prior_orders)).min(6.0);
                 let mut p = (0.02 + 0.25 * self.loyalty + 0.02 * n).min(0.7);
                 if subscribed {
-                    p = (p * 1.15).min(0.9);
+                    p = (p * 1.15 * w.background_confounding).min(0.9);
                 }
                 if self.rng.random_bool(p) {
                     let gap = LogNormal::new(45f64.ln(), 0.8).expect("valid").sample(&mut self.rng);
@@ -1480,6 +1486,7 @@ impl<'w> Life<'w> {
                 a.incremental_orders += 1;
                 a.incremental_revenue += net;
                 *a.by_month.entry(catalog::month_key(self.orders[i].order.processed_at)).or_insert(0) += net;
+                *a.by_entry_month.entry(catalog::month_key(e.at)).or_insert(0) += net;
             }
         }
         let consent: Vec<SimConsentChange> = self.consent.into_iter().filter(|c| c.at <= h).collect();

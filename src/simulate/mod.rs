@@ -14,4 +14,4 @@ pub mod store;
 mod tests;
 pub mod truth;
 
-pub use generate::{CONSENT_BASELINE_MULTIPLIER, SimConfig, generate};
+pub use generate::{CONSENT_BASELINE_MULTIPLIER, Causal, SimConfig, generate};

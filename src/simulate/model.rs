@@ -272,6 +272,16 @@ pub struct FlowTruth {
     pub incremental_revenue_minor: i64,
     /// Incremental revenue per calendar month (`YYYY-MM`), shop timezone.
     pub incremental_revenue_by_month: std::collections::BTreeMap<String, i64>,
+    /// The same by the month (`YYYY-MM`, shop timezone) of the entry that caused the order,
+    /// the period a lift estimate reports it in.
+    #[serde(default)]
+    pub incremental_revenue_by_entry_month: std::collections::BTreeMap<String, i64>,
+    /// Hours from the trigger to the entry decision (a time delay before the first split).
+    #[serde(default)]
+    pub entry_delay_hours: u32,
+    /// Entrants who ordered between trigger and entry decision do not enter.
+    #[serde(default)]
+    pub exit_on_order: bool,
 }
 
 /// Totals the tests compare landed data with.

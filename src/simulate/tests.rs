@@ -12,7 +12,13 @@ use super::store::{Entity, SimStore};
 use super::{SimConfig, generate};
 
 fn cfg(end: NaiveDate) -> SimConfig {
-    SimConfig { seed: 7, scale: 1, start_date: NaiveDate::from_ymd_opt(2023, 9, 1).unwrap(), end_date: end }
+    SimConfig {
+        seed: 7,
+        scale: 1,
+        start_date: NaiveDate::from_ymd_opt(2023, 9, 1).unwrap(),
+        end_date: end,
+        causal: Default::default(),
+    }
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -236,7 +242,13 @@ fn flows_carry_their_causal_structure() {
 fn report_scale() {
     let scale: u32 = std::env::var("SIM_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let dir = tempfile::tempdir().unwrap();
-    let c = SimConfig { seed: 42, scale, start_date: date(2023, 1, 1), end_date: date(2024, 12, 31) };
+    let c = SimConfig {
+        seed: 42,
+        scale,
+        start_date: date(2023, 1, 1),
+        end_date: date(2024, 12, 31),
+        causal: Default::default(),
+    };
     let t0 = std::time::Instant::now();
     let truth = generate(&c, dir.path()).unwrap();
     println!("scale {scale}: generated in {:.2?}", t0.elapsed());

@@ -29,6 +29,7 @@ pub fn brand() -> &'static (SimStore, SimTruth) {
             scale: 1,
             start_date: NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(),
             end_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            causal: Default::default(),
         };
         let truth = generate(&cfg, &dir).expect("brand generates");
         (SimStore::open(&dir).unwrap(), truth)

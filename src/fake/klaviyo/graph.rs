@@ -5,9 +5,12 @@
 //! here is a deterministic function of the flow and its truth (the holdout share), so tests
 //! and connectors can predict every action id and link:
 //!
-//! 1. flows with a holdout: a `conditional-split` on `properties.holdout_bucket < pct` whose
+//! 1. flows whose entry waits after the trigger (cross-sell, replenishment, win-back): a
+//!    `time-delay`, then for flows that exit buyers a `conditional-split` "has placed order since
+//!    starting this flow" whose true branch ends;
+//! 2. flows with a holdout: a `conditional-split` on `properties.holdout_bucket < pct` whose
 //!    true branch ends (the held-out profiles exit);
-//! 2. for each message in order: a `time-delay` of the hours since the previous message
+//! 3. for each message in order: a `time-delay` of the hours since the previous message
 //!    (skipped when 0), for intent flows a `conditional-split` "has placed order since
 //!    starting this flow" before the second message (true branch ends), then the send action.
 //!
@@ -107,11 +110,28 @@ fn derived_id(flow_id: &str, pos: usize, kind: &str) -> String {
     (90_000_000 + hash64(&format!("flow-action:{flow_id}:{pos}:{kind}")) % 9_000_000).to_string()
 }
 
+/// How a flow admits entrants, beyond its trigger (from the simulator's truth).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Entry {
+    /// Share held out by the `holdout_bucket` split (0: no holdout split).
+    pub holdout_pct: u8,
+    /// A time delay between trigger and the first split (win-back's 90 days, say).
+    pub delay_hours: u32,
+    /// After that delay, a "placed order since starting this flow" split ends the flow.
+    pub exit_on_order: bool,
+}
+
 /// The graph of `flow`; `placed_order` is the Placed Order metric id the order split reads.
-pub fn build(flow: &SimFlow, holdout_pct: u8, placed_order: Option<&str>) -> FlowGraph {
+pub fn build(flow: &SimFlow, entry: Entry, placed_order: Option<&str>) -> FlowGraph {
     let mut steps = Vec::new();
-    if holdout_pct > 0 {
-        steps.push(Step::Holdout { pct: holdout_pct });
+    if entry.delay_hours > 0 {
+        steps.push(Step::Delay { hours: entry.delay_hours });
+        if entry.exit_on_order {
+            steps.push(Step::OrderedSinceStart { metric_id: placed_order.map(str::to_string) });
+        }
+    }
+    if entry.holdout_pct > 0 {
+        steps.push(Step::Holdout { pct: entry.holdout_pct });
     }
     let mut prev_delay = 0;
     for (i, m) in flow.messages.iter().enumerate() {

@@ -45,8 +45,15 @@ impl App {
             Ok(flows
                 .iter()
                 .map(|f| {
-                    let pct = truth.flows.iter().find(|t| t.flow_id == f.flow_id).map_or(0, |t| t.holdout_pct);
-                    graph::build(f, pct, placed)
+                    let entry =
+                        truth.flows.iter().find(|t| t.flow_id == f.flow_id).map_or_else(graph::Entry::default, |t| {
+                            graph::Entry {
+                                holdout_pct: t.holdout_pct,
+                                delay_hours: t.entry_delay_hours,
+                                exit_on_order: t.exit_on_order,
+                            }
+                        });
+                    graph::build(f, entry, placed)
                 })
                 .collect())
         })

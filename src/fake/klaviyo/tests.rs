@@ -141,6 +141,9 @@ fn flow_truth(flow_id: &str, holdout_pct: u8) -> FlowTruth {
         incremental_orders: 0,
         incremental_revenue_minor: 0,
         incremental_revenue_by_month: Default::default(),
+        incremental_revenue_by_entry_month: Default::default(),
+        entry_delay_hours: 0,
+        exit_on_order: false,
     }
 }
 

@@ -33,6 +33,7 @@ fn store() -> SimStore {
             scale: 1,
             start_date: NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(),
             end_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            causal: Default::default(),
         };
         generate(&cfg, dir.path()).unwrap();
         for unused in ["events", "profiles", "consent_changes"] {

@@ -1,4 +1,8 @@
 //! Models written in Rust where SQL is awkward (see [`super::model::RUST_MODELS`]).
 
 pub mod clv_marts;
+pub mod columns;
+pub mod contribution;
+pub mod entries;
+pub mod flows;
 pub mod identity;
