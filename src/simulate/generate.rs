@@ -55,6 +55,10 @@ pub struct Causal {
     /// Multiplies the chance that an email-subscribed person's order leads to a later background
     /// order: confounding that also shows *before* a flow entry (what the placebo detects).
     pub background_confounding: f64,
+    /// Checkout consent probability is multiplied by `propensity ^ consent_selection` (0: consent
+    /// independent of how much a person buys): selection into consent, which shows in revenue
+    /// before any flow entry.
+    pub consent_selection: f64,
     /// `(flow_type, lift)`: replaces the catalogue's purchase lift of every flow of that type.
     pub flow_lift: Vec<(String, f64)>,
     /// `(flow_type, holdout_pct)`: replaces the catalogue's holdout share of that type's flows.
@@ -68,6 +72,7 @@ impl Default for Causal {
         Self {
             consent_confounding: CONSENT_BASELINE_MULTIPLIER,
             background_confounding: 1.0,
+            consent_selection: 0.0,
             flow_lift: Vec::new(),
             flow_holdout_pct: Vec::new(),
             base_multiplier: 1.0,
@@ -120,6 +125,7 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
     let mut world = World::new(seed, cal.clone(), products, metric_ids, flows, campaigns);
     world.consent_confounding = cfg.causal.consent_confounding;
     world.background_confounding = cfg.causal.background_confounding;
+    world.consent_selection = cfg.causal.consent_selection;
     let mut acc = vec![FlowAcc::default(); world.flows.len()];
     let mut batch = Batch { items: Vec::new(), metric_names };
 

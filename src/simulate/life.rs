@@ -49,6 +49,7 @@ pub struct World {
     /// See [`super::generate::Causal`].
     pub consent_confounding: f64,
     pub background_confounding: f64,
+    pub consent_selection: f64,
     event_salt: u64,
 }
 
@@ -71,6 +72,7 @@ impl World {
             campaigns,
             consent_confounding: CONSENT_BASELINE_MULTIPLIER,
             background_confounding: 1.0,
+            consent_selection: 0.0,
             event_salt: keyed::key(seed, "event-id", &[]),
         }
     }
@@ -576,10 +578,18 @@ impl<'w> Life<'w> {
 
     /// Marketing consent given (or not) at checkout.
     fn checkout_consent(&mut self, at: DateTime<Utc>) {
-        if self.email.is_some() && self.email_state != ConsentState::Subscribed && self.rng.random_bool(0.55) {
+        // Selection into consent: heavier buyers opt in more often when the brand is set so.
+        let lean = self.propensity.powf(self.w.consent_selection);
+        if self.email.is_some()
+            && self.email_state != ConsentState::Subscribed
+            && self.rng.random_bool((0.55 * lean).min(0.95))
+        {
             self.set_consent(false, at, ConsentState::Subscribed, "Shopify Checkout");
         }
-        if self.phone.is_some() && self.sms_state != ConsentState::Subscribed && self.rng.random_bool(0.4) {
+        if self.phone.is_some()
+            && self.sms_state != ConsentState::Subscribed
+            && self.rng.random_bool((0.4 * lean).min(0.95))
+        {
             self.set_consent(true, at + Duration::seconds(2), ConsentState::Subscribed, "Shopify Checkout");
         }
     }

@@ -58,7 +58,15 @@ pub const RUST_MODELS: &[(&str, &str, RustBuild, &[&str])] = &[
         "marts",
         "int_flow_entries",
         super::rust::entries::build_flow_entries,
-        &["int_flows", "fct_orders", "int_order_person", "dim_customer", "fct_rfm_snapshot", "int_consent_history"],
+        &[
+            "int_flows",
+            "fct_orders",
+            "int_order_person",
+            "dim_customer",
+            "fct_rfm_snapshot",
+            "int_consent_history",
+            "fct_message_events",
+        ],
     ),
     (
         "marts",

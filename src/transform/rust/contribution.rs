@@ -8,9 +8,11 @@
 //!   channel's reachability being a stratum part. The `all` scope uses `int_flow_entries.arm`.
 //! * **Control source**: a scope-period with any holdout-active entry uses only those
 //!   (`random_holdout`); else `natural_unreachable`.
-//! * **Estimate**: [`crate::lift::period`] over entries with closed windows. Months get the
-//!   seeded bootstrap headline interval (B from `cfg_settings.lift_bootstrap_replicates`, default
-//!   2,000; seed `md5(flow_key|channel|grain|period_start|model_version)`); weeks the analytic one.
+//! * **Estimate**: [`crate::lift::period`] over entries with closed windows. The flow's `all`
+//!   months get the seeded bootstrap headline interval (B from
+//!   `cfg_settings.lift_bootstrap_replicates`, default 2,000; seed
+//!   `md5(flow_key|channel|grain|period_start|model_version)`); channel and week rows the
+//!   analytic one.
 //! * **Roll-up**: a period without minimum evidence is estimated over the trailing quarter
 //!   (3 months, or 13 weeks) and the quarter's lift per treated entry is applied to the period's
 //!   treated entries (values and intervals scaled by the period's share of treated entries);
@@ -408,20 +410,27 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
     }
     row.control_source = Some(if holdout { "random_holdout" } else { "natural_unreachable" });
     let seed_key = format!("{}|{}|{}", flow.key, row.channel, row.grain);
-    let replicates = if row.grain == "month" { l.replicates } else { 0 };
+    // The bootstrap is the headline's interval: the flow as a whole, by month. Channel and week
+    // rows take the analytic one (the bootstrap costs B passes over the entries).
+    let replicates = if row.grain == "month" && row.channel == "all" { l.replicates } else { 0 };
     let seed = seed_for(&seed_key, &start.to_string(), MODEL_VERSION);
-    let mut lift = period::estimate_period(&set, replicates, seed, threads);
-    if !lift.evidence_met {
+    // Evidence first, on the cheap analytic pass; the bootstrap only for a period that reports.
+    let mut lift = period::estimate_period(&set, 0, seed, threads);
+    if lift.evidence_met {
+        lift = period::estimate_period(&set, replicates, seed, threads);
+    } else {
         let entries = l.entries.get(&flow.key).map(Vec::as_slice).unwrap_or_default();
         let (quarter, q_holdout) = period_entries(entries, &row.channel, quarter_start(row.grain, start), end);
-        let q = period::estimate_period(&quarter, replicates, seed, threads);
+        let q = period::estimate_period(&quarter, 0, seed, threads);
         if !q.evidence_met || q_holdout != holdout {
             row.reason = Some("insufficient_control");
+            // The placebo is stored whatever the grade (models.md 3.3).
+            row.lift = Some(lift);
             return;
         }
         row.rolled_up = true;
         row.scale = if q.entries_t > 0 { lift.entries_t as f64 / q.entries_t as f64 } else { 0.0 };
-        lift = q;
+        lift = period::estimate_period(&quarter, replicates, seed, threads);
     }
     if lift.revenue.is_none() {
         row.reason = Some("low_coverage");

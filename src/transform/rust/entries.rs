@@ -22,7 +22,8 @@
 //!
 //! Arms (flow level: the flow's channels together): reachable = a subscribed interval of the
 //! triggering profile on one of the flow's channels covers the entry, and no hard bounce or spam
-//! complaint of the profile precedes it (email). With an active random holdout, `T` = reachable and
+//! complaint of the profile precedes it (email; `fct_message_events.bounce_type`, soft bounces
+//! do not suppress). With an active random holdout, `T` = reachable and
 //! not held out, `C` = reachable and held out (`random_holdout`); unreachable entrants have no arm
 //! (they would not have been messaged either way). Otherwise `T` = reachable, `C` = unreachable
 //! (`natural_unreachable`). Per-channel arms are derived downstream from `reachable_email`,
@@ -83,8 +84,15 @@ left join map_event_type t on t.platform = 'klaviyo' and t.raw_event_name = m.me
 where e.profile_id is not null and (
     m.metric_name in ('Started Checkout', 'Added to Cart', 'Viewed Product', 'Subscribed to Back in Stock',
                       'Placed Order')
-    or t.event_type in ('subscribed', 'bounced', 'spam_complaint')
+    or t.event_type = 'subscribed'
     or (t.event_type = 'delivered' and e.flow_id is not null))";
+
+/// What suppresses an email address: a spam complaint, or a bounce that is not soft.
+const SUPPRESSIONS_SQL: &str = "\
+select platform_profile_id, min(occurred_at) from fct_message_events
+where platform = 'klaviyo' and channel = 'email' and platform_profile_id is not null
+  and (event_type = 'spam_complaint' or (event_type = 'bounced' and bounce_type <> 'soft'))
+group by platform_profile_id";
 
 const ORDERS_SQL: &str = "\
 select p.person_key, cast(o.order_id as bigint), o.order_at, o.is_qualifying, coalesce(o.net_revenue, 0),
@@ -162,6 +170,8 @@ struct Data {
     /// person → (snapshot date days, tier), sorted.
     rfm: HashMap<String, Vec<(i32, String)>>,
     buckets: HashMap<String, i64>,
+    /// profile → first email suppression.
+    suppressed_from: HashMap<String, i64>,
 }
 
 fn exec(msg: String) -> DataFusionError {
@@ -334,6 +344,13 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
             }
         }
     }
+    let mut suppressed_from = HashMap::new();
+    for b in query(ctx, SUPPRESSIONS_SQL).await? {
+        let (p, at) = (text(&b, 0)?, micros(&b, 1)?);
+        for r in 0..b.num_rows() {
+            suppressed_from.insert(p.value(r).to_string(), at.value(r));
+        }
+    }
     let cutoff = match settings.get("as_of") {
         Some(d) => {
             let d = NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -356,6 +373,7 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
         consent,
         rfm,
         buckets,
+        suppressed_from,
     })
 }
 
@@ -438,15 +456,7 @@ fn reachable(d: &Data, profile: &str, channel: &str, at: i64) -> bool {
     if !subscribed {
         return false;
     }
-    if channel == "email" {
-        let evs = d.events.get(profile).map(Vec::as_slice).unwrap_or_default();
-        let suppressed = evs.iter().take_while(|e| e.at < at).any(|e| {
-            matches!(e.kind.as_deref(), Some("bounced") | Some("spam_complaint"))
-                && e.channel.as_deref() == Some("email")
-        });
-        return !suppressed;
-    }
-    true
+    !(channel == "email" && d.suppressed_from.get(profile).is_some_and(|t| *t < at))
 }
 
 fn hash_bucket(flow_key: &str, person: &str) -> i64 {

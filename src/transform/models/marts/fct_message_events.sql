@@ -11,7 +11,7 @@
 -- Product...) are not message events and stay out. `$message` is the flow-message id on flow
 -- events and the campaign id on campaign events (Klaviyo's convention); a non-flow event without
 -- `$message` (deleted campaign, consent events) is `unknown`. The event properties staging does
--- not carry yet ($machine_open, Bot Click, URL, Segment Count) are read from the kept raw copy's
+-- not carry yet ($machine_open, Bot Click, URL, Segment Count, Bounce Type) are read from the kept raw copy's
 -- `_raw`, only for the opens, clicks and SMS sends that use them.
 with settings as (
     select
@@ -50,7 +50,8 @@ klaviyo_props as (
         json_get(_raw, '/attributes/event_properties/$machine_open') as machine_open,
         json_get(_raw, '/attributes/event_properties/Bot Click') as bot_click,
         json_get(_raw, '/attributes/event_properties/URL') as url,
-        json_get(_raw, '/attributes/event_properties/Segment Count') as segment_count
+        json_get(_raw, '/attributes/event_properties/Segment Count') as segment_count,
+        json_get(_raw, '/attributes/event_properties/Bounce Type') as bounce_type
     from (
         select
             r.id,
@@ -58,7 +59,7 @@ klaviyo_props as (
             row_number() over (partition by r.id order by r._landed_at desc, r._run_id desc) as copy_rank
         from raw_klaviyo__events as r
         join klaviyo_metric_map as mm on mm.metric_id = r.metric_id
-        where mm.event_type in ('opened', 'clicked') or (mm.event_type = 'sent' and mm.channel = 'sms')
+        where mm.event_type in ('opened', 'clicked', 'bounced') or (mm.event_type = 'sent' and mm.channel = 'sms')
     )
     where copy_rank = 1
 ),
@@ -100,6 +101,8 @@ klaviyo_events as (
             as is_machine_open,
         case when mm.event_type = 'clicked' then coalesce(lower(pr.bot_click) = 'true', false) end
             as is_bot_click,
+        -- Only a hard bounce suppresses the address; an untyped bounce is taken as hard.
+        case when mm.event_type = 'bounced' then coalesce(lower(pr.bounce_type), 'unknown') end as bounce_type,
         case when mm.event_type = 'clicked' then nullif(split_part(split_part(pr.url, '#', 1), '?', 1), '') end
             as click_url,
         case when mm.event_type = 'sent' and mm.channel = 'sms' then cast(pr.segment_count as int) end
@@ -204,6 +207,7 @@ final as (
         w.is_send,
         w.is_machine_open,
         w.is_bot_click,
+        w.bounce_type,
         w.click_url,
         case when w.is_send and w.channel in ('sms', 'mms') then cast(coalesce(w.reported_sms_segments, 1) as int) end
             as sms_segments,
