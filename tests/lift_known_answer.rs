@@ -206,6 +206,14 @@ async fn holdout_flows_recover_the_true_incremental_revenue() {
     }
     assert!(inside * 10 >= graded * 9, "true value inside the interval in {inside} of {graded} flow-months");
 
+    // One last-click winner per order: flows and campaigns together credit each order once.
+    let credited = "select (select sum(last_click_orders) from fct_flow_contribution where channel = 'all' \
+                    and period_grain = 'month') + (select sum(last_click_orders) from fct_campaign_contribution \
+                    where channel = 'all' and period_grain = 'month')";
+    let winners = "select count(*) from int_order_last_click where lc_message_kind in ('flow', 'campaign') \
+                   and lc_subject_key not in (select flow_key from int_flows where flow_type = 'transactional')";
+    assert_eq!(scalar(&storage, credited).await, scalar(&storage, winners).await);
+
     // Without confounding, the natural controls' placebo (revenue before entry) is level: its
     // interval rarely excludes 0 (chance alone, 5 %, months of a quarter roll-up being related).
     let (off, total) = natural_placebo(&storage).await;
