@@ -3,6 +3,7 @@
 //! that gives the headline interval. Pure arithmetic over per-entry outcomes; the marts of issue
 //! 6 feed it from `int_flow_entries`.
 
+pub mod baseline;
 pub mod bootstrap;
 pub mod estimator;
 pub mod period;

@@ -19,8 +19,10 @@
 //!   `rolled_up_to = trailing_quarter`. Still short: NULL, `insufficient_control`.
 //! * **Grades** (3.3): A random holdout ≥ 5 % of entries with evidence; B natural control with the
 //!   placebo passed; C natural control with the placebo failed (or a holdout under 5 %); D none.
-//!   The F1 / F2 fallbacks (3.4) are not built yet: without a control the grade is D with
-//!   `no_control_signal`.
+//!   Without a control, non-intent flows (win-back, replenishment, birthday, cross-sell) fall back
+//!   on F2, a model baseline ([`crate::lift::baseline`]): grade C, `lift_method = model_baseline`,
+//!   `lift_reason = no_control_signal`. F1 (difference-in-differences on change dates) is not
+//!   built yet: other flows without a control are grade D.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -33,7 +35,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::future::BoxFuture;
 
-use super::columns::{self, boolean, days, float, int, money, opt_str, query, text};
+use super::columns::{self, boolean, days, float, int, micros, money, opt_str, query, text};
+use crate::lift::baseline::{self, Baseline};
 use crate::lift::bootstrap::{REPLICATES, seed_for};
 use crate::lift::period::{self, Interval, OUTCOMES, PeriodEntry, PeriodLift};
 
@@ -44,6 +47,15 @@ pub const MODEL_VERSION: &str = "1.0.0";
 const MIN_HOLDOUT_SHARE: f64 = 0.05;
 /// Days after period end + H_f before a period's figures are final (4.6 `is_mature`).
 const MATURITY_DAYS: i64 = 7;
+/// Non-intent flow types whose lift may fall back on a model baseline (F2, models.md 3.4).
+const MODEL_BASELINE_TYPES: &[&str] = &["winback", "replenishment", "birthday", "cross_sell"];
+const DAY_MICROS: f64 = 86_400_000_000.0;
+
+const HISTORY_SQL: &str = "\
+select p.person_key, o.order_at, o.net_revenue
+from fct_orders o join int_order_person p on p.order_id = cast(o.order_id as bigint)
+where o.is_qualifying and p.person_key is not null and o.order_at is not null
+order by p.person_key, o.order_at";
 
 const FLOWS_SQL: &str = "\
 select flow_key, platform, flow_id, flow_name, flow_type, channels, window_days, is_revenue_flow
@@ -53,7 +65,7 @@ const ENTRIES_SQL: &str = "\
 select flow_key, person_key, entry_date, arm, reachable_email, reachable_sms, reachable_other_channel, held_out,
        holdout_active, rfm_tier_at_entry, prior_orders_bucket, coalesce(value_band, ''), window_closed,
        y_revenue, y_orders, y_gross_margin, y_contribution, y_revenue_2h, y_revenue_pre30,
-       first_message_delivered_at is not null
+       first_message_delivered_at is not null, entry_at
 from int_flow_entries";
 
 const METRICS_SQL: &str = "\
@@ -94,6 +106,8 @@ struct Entry {
     closed: bool,
     y: [f64; OUTCOMES],
     delivered: bool,
+    /// entry_at in days since the epoch (the F2 baseline's clock).
+    at: f64,
 }
 
 /// Message metrics of one scope-period (`int_message_period_metrics`).
@@ -171,6 +185,10 @@ struct Loaded {
     clicks: BTreeMap<Key, Clicks>,
     run_date: Option<NaiveDate>,
     replicates: usize,
+    /// Qualifying orders per person as (day, net revenue), for F2; empty when no flow needs it.
+    histories: BTreeMap<String, Vec<(f64, f64)>>,
+    /// F2 fits by training cut-off (period start), made on first use.
+    fits: std::cell::RefCell<BTreeMap<NaiveDate, std::result::Result<Baseline, String>>>,
 }
 
 async fn load(ctx: &SessionContext) -> Result<Loaded> {
@@ -206,6 +224,7 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
         let closed = boolean(&b, 12)?;
         let ys: Vec<_> = (13..19).map(|i| float(&b, i)).collect::<Result<_>>()?;
         let delivered = boolean(&b, 19)?;
+        let at = micros(&b, 20)?;
         for r in 0..b.num_rows() {
             entries.entry(key.value(r).to_string()).or_default().push(Entry {
                 person: person.value(r).into(),
@@ -220,6 +239,7 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
                 closed: closed.value(r),
                 y: std::array::from_fn(|k| ys[k].value(r)),
                 delivered: delivered.value(r),
+                at: at.value(r) as f64 / DAY_MICROS,
             });
         }
     }
@@ -275,7 +295,17 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
             })
         }
     };
-    Ok(Loaded { flows, entries, metrics, clicks, run_date, replicates })
+    let mut histories: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    if flows.iter().any(|f| f.revenue_flow && MODEL_BASELINE_TYPES.contains(&f.flow_type.as_str())) {
+        for b in query(ctx, HISTORY_SQL).await? {
+            let (p, at, net) = (text(&b, 0)?, micros(&b, 1)?, money(&b, 2)?);
+            for r in 0..b.num_rows() {
+                let v = if net.is_valid(r) { f(net.value(r)) } else { 0.0 };
+                histories.entry(p.value(r).to_string()).or_default().push((at.value(r) as f64 / DAY_MICROS, v));
+            }
+        }
+    }
+    Ok(Loaded { flows, entries, metrics, clicks, run_date, replicates, histories, fits: Default::default() })
 }
 
 /// The entries of one scope and date range, with closed windows, as the estimator takes them.
@@ -406,6 +436,9 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
     }
     if row.entries_c == 0 {
         row.reason = Some("no_control_signal");
+        if MODEL_BASELINE_TYPES.contains(&flow.flow_type.as_str()) {
+            model_baseline(l, flow, row, start, end);
+        }
         return;
     }
     row.control_source = Some(if holdout { "random_holdout" } else { "natural_unreachable" });
@@ -447,6 +480,70 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
         ("C", Some("placebo_failed"))
     };
     row.lift = Some(lift);
+}
+
+/// F2 (models.md 3.4): treated entrants' revenue against their expected revenue from BG/NBD ×
+/// Gamma-Gamma fitted on orders before the period; the interval is analytic over the entrants'
+/// differences. Grade C.
+fn model_baseline(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: NaiveDate) {
+    let entries = l.entries.get(&flow.key).map(Vec::as_slice).unwrap_or_default();
+    let treated: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.closed && e.date >= start && e.date <= end && arm_in(e, &row.channel) == Some(true))
+        .collect();
+    let buyers = treated.iter().filter(|e| e.y[period::ORDERS] > 0.0).count();
+    if treated.len() < period::MIN_CONTROLS || buyers < period::MIN_BUYING_CONTROLS {
+        // The same minimum evidence as a control arm's, on the entrants themselves.
+        row.reason = Some("insufficient_entries");
+        return;
+    }
+    let cutoff = (start - epoch()).num_days() as f64;
+    let mut fits = l.fits.borrow_mut();
+    let fit = fits.entry(start).or_insert_with(|| {
+        let all: Vec<&[(f64, f64)]> = l.histories.values().map(Vec::as_slice).collect();
+        baseline::fit(&all, cutoff)
+    });
+    let Ok(model) = fit else { return };
+    let empty = Vec::new();
+    let mut diffs = Vec::with_capacity(treated.len());
+    let (mut observed, mut expected) = (0.0, 0.0);
+    for e in &treated {
+        let history = l.histories.get(&e.person).unwrap_or(&empty);
+        let Ok(yhat) = model.expected(history, e.at, flow.window as f64) else { return };
+        observed += e.y[period::REVENUE];
+        expected += yhat;
+        diffs.push(e.y[period::REVENUE] - yhat);
+    }
+    let n = diffs.len() as f64;
+    let mean = diffs.iter().sum::<f64>() / n;
+    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let value = observed - expected;
+    let half = crate::lift::estimator::Z_95 * (n * var).sqrt();
+    let interval = Some(Interval { value, low: value - half, high: value + half });
+    row.method = "model_baseline";
+    row.grade = "C";
+    row.lift = Some(PeriodLift {
+        entries_t: treated.len(),
+        entries_c: 0,
+        buying_controls: 0,
+        evidence_met: true,
+        strata_used: 0,
+        coverage_share: 1.0,
+        observed_treated: observed,
+        counterfactual: expected,
+        lift_pct: (expected != 0.0).then(|| value / expected),
+        revenue: interval,
+        revenue_analytic: interval,
+        bootstrapped: false,
+        ci_unstable: false,
+        orders: None,
+        gross_margin: None,
+        contribution: None,
+        revenue_2h: None,
+        revenue_winsorized: None,
+        placebo: None,
+        placebo_passed: None,
+    });
 }
 
 /// Builds `fct_flow_contribution`.
@@ -615,4 +712,107 @@ fn batch(l: &Loaded, rows: &[Row]) -> Result<RecordBatch> {
     c.push("is_mature", false, Arc::new(BooleanArray::from(rows.iter().map(|r| r.mature).collect::<Vec<_>>())));
     c.text("model_version", false, col(&|_| Some(MODEL_VERSION.to_string())));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(c.fields)), c.arrays)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(person: usize, at: f64, y: f64, orders: f64) -> Entry {
+        let mut ys = [0.0; OUTCOMES];
+        ys[period::REVENUE] = y;
+        ys[period::ORDERS] = orders;
+        Entry {
+            person: format!("p{person}"),
+            date: date_of(at as i32),
+            arm: Some(true),
+            email: true,
+            sms: false,
+            other: false,
+            held_out: false,
+            holdout: false,
+            parts: [String::new(), String::new(), String::new()],
+            closed: true,
+            y: ys,
+            delivered: true,
+            at,
+        }
+    }
+
+    /// 1,500 persons buying as BG/NBD assumes (Poisson purchases at a gamma-distributed rate, a
+    /// beta-distributed chance to stop after each), spend varying by person; every one enters a
+    /// win-back flow on day 20,100 with its real next-30-day revenue (plus `extra`) as outcome.
+    fn population(extra: f64) -> Loaded {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Beta, Distribution, Exp, Gamma};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (rate, stop) = (Gamma::new(2.0, 1.0 / 90.0).unwrap(), Beta::new(1.0, 5.0).unwrap());
+        let mut histories = BTreeMap::new();
+        let mut entries = Vec::new();
+        for i in 0..1500usize {
+            let (lambda, p): (f64, f64) = (rate.sample(&mut rng), stop.sample(&mut rng));
+            let mean = rng.random_range(20.0..120.0);
+            let mut day = rng.random_range(19_500.0..20_000.0);
+            let mut h = Vec::new();
+            while day < 20_400.0 {
+                h.push((day, mean * rng.random_range(0.7..1.3)));
+                if rng.random_bool(p) {
+                    break;
+                }
+                day += Exp::new(lambda).unwrap().sample(&mut rng);
+            }
+            let window: Vec<&(f64, f64)> = h.iter().filter(|(d, _)| (20_100.0..20_130.0).contains(d)).collect();
+            let y: f64 = window.iter().map(|(_, v)| v).sum();
+            entries.push(entry(i, 20_100.0, y + extra, window.len() as f64 + f64::from(u8::from(extra > 0.0))));
+            histories.insert(format!("p{i}"), h);
+        }
+        let flow = Flow {
+            key: "f".into(),
+            platform: "klaviyo".into(),
+            id: "F".into(),
+            name: None,
+            flow_type: "winback".into(),
+            channels: vec!["email".into()],
+            window: 30,
+            revenue_flow: true,
+        };
+        Loaded {
+            flows: vec![flow],
+            entries: BTreeMap::from([("f".to_string(), entries)]),
+            metrics: BTreeMap::new(),
+            clicks: BTreeMap::new(),
+            run_date: None,
+            replicates: 0,
+            histories,
+            fits: Default::default(),
+        }
+    }
+
+    fn f2(l: &Loaded) -> Row {
+        let start = date_of(20_100);
+        let mut row =
+            Row { channel: "all".into(), grain: "month", start: Some(start), end: Some(start), ..Row::default() };
+        model_baseline(l, &l.flows[0], &mut row, start, start);
+        row
+    }
+
+    #[test]
+    fn the_model_baseline_finds_no_lift_in_unchanged_behaviour_and_a_planted_one() {
+        let l = population(0.0);
+        let none = f2(&l);
+        assert_eq!(
+            (none.method, none.grade),
+            ("model_baseline", "C"),
+            "{:?} {:?}",
+            none.reason,
+            l.fits.borrow().values().next().map(|f| f.as_ref().err().cloned())
+        );
+        let r = none.lift.as_ref().unwrap().revenue.unwrap();
+        let observed = none.lift.as_ref().unwrap().observed_treated;
+        assert!(r.value.abs() < 0.15 * observed, "no effect, yet {r:?} against observed {observed}");
+        // Every entrant spends 30 more: 45,000 on top.
+        let planted = f2(&population(30.0)).lift.unwrap().revenue.unwrap();
+        assert!((planted.value - r.value - 45_000.0).abs() < 1.0, "{planted:?} vs {r:?}");
+        assert!(planted.low < planted.value && planted.value < planted.high);
+    }
 }
