@@ -5,6 +5,7 @@
 
 pub mod baseline;
 pub mod bootstrap;
+pub mod did;
 pub mod estimator;
 pub mod period;
 

@@ -63,6 +63,9 @@ pub struct Causal {
     pub flow_lift: Vec<(String, f64)>,
     /// `(flow_type, holdout_pct)`: replaces the catalogue's holdout share of that type's flows.
     pub flow_holdout_pct: Vec<(String, u8)>,
+    /// `(flow_type, day)`: flows of that type go live on this day after the start (launched inside
+    /// the data, for before/after comparisons), instead of before the data window.
+    pub flow_launch_day: Vec<(String, i64)>,
     /// Scales every flow's baseline window-purchase probability (more signal for small brands).
     pub base_multiplier: f64,
 }
@@ -75,6 +78,7 @@ impl Default for Causal {
             consent_selection: 0.0,
             flow_lift: Vec::new(),
             flow_holdout_pct: Vec::new(),
+            flow_launch_day: Vec::new(),
             base_multiplier: 1.0,
         }
     }
@@ -109,6 +113,9 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
         }
         if let Some((_, pct)) = cfg.causal.flow_holdout_pct.iter().find(|(t, _)| *t == f.flow.flow_type) {
             f.holdout_pct = *pct;
+        }
+        if let Some((_, day)) = cfg.causal.flow_launch_day.iter().find(|(t, _)| *t == f.flow.flow_type) {
+            f.live_from_day = *day;
         }
         f.base *= cfg.causal.base_multiplier;
     }

@@ -810,9 +810,9 @@ impl<'w> Life<'w> {
             // Draft flows never send.
             return;
         }
-        if day < spec.live_from_day || spec.live_until_day.is_some_and(|u| day >= u) {
-            return;
-        }
+        // A flow that is off still sees its trigger: the purchases that would happen anyway are
+        // drawn all the same (what a before/after comparison relies on), nothing is sent.
+        let live = !(day < spec.live_from_day || spec.live_until_day.is_some_and(|u| day >= u));
         if self.profile_at.is_none_or(|p| p > now) {
             return;
         }
@@ -826,11 +826,13 @@ impl<'w> Life<'w> {
                 _ => {}
             }
         }
-        if spec.kind == FlowKind::Sunset {
+        if spec.kind == FlowKind::Sunset && live {
             self.sunset_done = true;
         }
         self.last_entry[f] = Some(now);
-        acc[f].entries += 1;
+        if live {
+            acc[f].entries += 1;
+        }
         let held_out = self.bucket < spec.holdout_pct;
         let transactional = spec.kind == FlowKind::Transactional;
         let reachable = spec.flow.messages.iter().any(|m| {
@@ -842,7 +844,7 @@ impl<'w> Life<'w> {
                 self.email_reachable()
             }
         });
-        let treated = !held_out && reachable;
+        let treated = live && !held_out && reachable;
         if treated {
             acc[f].treated += 1;
         }

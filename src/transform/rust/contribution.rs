@@ -21,8 +21,12 @@
 //!   placebo passed; C natural control with the placebo failed (or a holdout under 5 %); D none.
 //!   Without a control, non-intent flows (win-back, replenishment, birthday, cross-sell) fall back
 //!   on F2, a model baseline ([`crate::lift::baseline`]): grade C, `lift_method = model_baseline`,
-//!   `lift_reason = no_control_signal`. F1 (difference-in-differences on change dates) is not
-//!   built yet: other flows without a control are grade D.
+//!   `lift_reason = no_control_signal`; other flows on F1, a difference-in-differences around
+//!   their launch or stop inside the data ([`crate::lift::did`]; the off side's entrants come
+//!   from the trigger rule run while the flow was off, the comparison population is every other
+//!   live flow of another type; analytic interval; not when another flow of the same type ran
+//!   in the off window, a replacement), `lift_method = did_change`, grade C. Without
+//!   either, grade D.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -58,14 +62,15 @@ where o.is_qualifying and p.person_key is not null and o.order_at is not null
 order by p.person_key, o.order_at";
 
 const FLOWS_SQL: &str = "\
-select flow_key, platform, flow_id, flow_name, flow_type, channels, window_days, is_revenue_flow
+select flow_key, platform, flow_id, flow_name, flow_type, channels, window_days, is_revenue_flow,
+       cast(live_from as date), cast(live_until as date)
 from int_flows where flow_type <> 'transactional' order by flow_key";
 
 const ENTRIES_SQL: &str = "\
 select flow_key, person_key, entry_date, arm, reachable_email, reachable_sms, reachable_other_channel, held_out,
        holdout_active, rfm_tier_at_entry, prior_orders_bucket, coalesce(value_band, ''), window_closed,
        y_revenue, y_orders, y_gross_margin, y_contribution, y_revenue_2h, y_revenue_pre30,
-       first_message_delivered_at is not null, entry_at
+       first_message_delivered_at is not null, entry_at, flow_live
 from int_flow_entries";
 
 const METRICS_SQL: &str = "\
@@ -90,6 +95,8 @@ struct Flow {
     channels: Vec<String>,
     window: i64,
     revenue_flow: bool,
+    live_from: Option<NaiveDate>,
+    live_until: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +115,8 @@ struct Entry {
     delivered: bool,
     /// entry_at in days since the epoch (the F2 baseline's clock).
     at: f64,
+    /// The flow was live (false: an off-side entry for F1).
+    live: bool,
 }
 
 /// Message metrics of one scope-period (`int_message_period_metrics`).
@@ -163,6 +172,9 @@ fn f(v: i128) -> f64 {
 
 /// One entry's place in a scope: `Some(treated)` or out of it.
 fn arm_in(e: &Entry, scope: &str) -> Option<bool> {
+    if !e.live {
+        return None;
+    }
     if scope == "all" {
         return e.arm;
     }
@@ -203,6 +215,7 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
     for b in query(ctx, FLOWS_SQL).await? {
         let t: Vec<StringArray> = (0..6).map(|i| text(&b, i)).collect::<Result<_>>()?;
         let (w, rev) = (int(&b, 6)?, boolean(&b, 7)?);
+        let (from, until) = (days(&b, 8)?, days(&b, 9)?);
         for r in 0..b.num_rows() {
             flows.push(Flow {
                 key: t[0].value(r).into(),
@@ -213,6 +226,8 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
                 channels: t[5].value(r).split('|').filter(|c| !c.is_empty()).map(String::from).collect(),
                 window: if w.is_valid(r) { w.value(r) } else { 0 },
                 revenue_flow: rev.value(r),
+                live_from: from.is_valid(r).then(|| date_of(from.value(r))),
+                live_until: until.is_valid(r).then(|| date_of(until.value(r))),
             });
         }
     }
@@ -225,6 +240,7 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
         let ys: Vec<_> = (13..19).map(|i| float(&b, i)).collect::<Result<_>>()?;
         let delivered = boolean(&b, 19)?;
         let at = micros(&b, 20)?;
+        let live = boolean(&b, 21)?;
         for r in 0..b.num_rows() {
             entries.entry(key.value(r).to_string()).or_default().push(Entry {
                 person: person.value(r).into(),
@@ -240,6 +256,7 @@ async fn load(ctx: &SessionContext) -> Result<Loaded> {
                 y: std::array::from_fn(|k| ys[k].value(r)),
                 delivered: delivered.value(r),
                 at: at.value(r) as f64 / DAY_MICROS,
+                live: live.value(r),
             });
         }
     }
@@ -438,6 +455,8 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
         row.reason = Some("no_control_signal");
         if MODEL_BASELINE_TYPES.contains(&flow.flow_type.as_str()) {
             model_baseline(l, flow, row, start, end);
+        } else {
+            did_change(l, flow, row, start, end);
         }
         return;
     }
@@ -519,21 +538,30 @@ fn model_baseline(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end:
     let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
     let value = observed - expected;
     let half = crate::lift::estimator::Z_95 * (n * var).sqrt();
-    let interval = Some(Interval { value, low: value - half, high: value + half });
     row.method = "model_baseline";
     row.grade = "C";
-    row.lift = Some(PeriodLift {
-        entries_t: treated.len(),
+    row.lift = Some(fallback_lift(
+        treated.len(),
+        observed,
+        expected,
+        Interval { value, low: value - half, high: value + half },
+    ));
+}
+
+/// A fallback's estimate (F1, F2): no controls, no strata, the analytic interval as headline.
+fn fallback_lift(entries_t: usize, observed: f64, counterfactual: f64, revenue: Interval) -> PeriodLift {
+    PeriodLift {
+        entries_t,
         entries_c: 0,
         buying_controls: 0,
         evidence_met: true,
         strata_used: 0,
         coverage_share: 1.0,
         observed_treated: observed,
-        counterfactual: expected,
-        lift_pct: (expected != 0.0).then(|| value / expected),
-        revenue: interval,
-        revenue_analytic: interval,
+        counterfactual,
+        lift_pct: (counterfactual != 0.0).then(|| revenue.value / counterfactual),
+        revenue: Some(revenue),
+        revenue_analytic: Some(revenue),
         bootstrapped: false,
         ci_unstable: false,
         orders: None,
@@ -543,7 +571,86 @@ fn model_baseline(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end:
         revenue_winsorized: None,
         placebo: None,
         placebo_passed: None,
+    }
+}
+
+/// F1 window on each side of a change, and the buffer dropped around it (models.md 3.4).
+const DID_WINDOW_DAYS: i64 = 28;
+const DID_BUFFER_DAYS: i64 = 3;
+
+/// F1 (models.md 3.4): the flow's revenue per entry on and off around its launch (or stop)
+/// inside the data, against every other live flow of another type over the same windows; the
+/// difference times the period's treated entries. Grade C; analytic interval.
+fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: NaiveDate) {
+    let empty = Vec::new();
+    let entries = l.entries.get(&flow.key).unwrap_or(&empty);
+    let days = chrono::Duration::days;
+    let has_off_before = flow.live_from.is_some_and(|c| entries.iter().any(|e| !e.live && e.date < c));
+    let (change, launch) = match (flow.live_from, flow.live_until) {
+        (Some(c), _) if has_off_before => (c, true),
+        (_, Some(c)) => (c, false),
+        _ => return,
+    };
+    let before = (change - days(DID_BUFFER_DAYS + DID_WINDOW_DAYS), change - days(DID_BUFFER_DAYS + 1));
+    let after = (change + days(DID_BUFFER_DAYS), change + days(DID_BUFFER_DAYS + DID_WINDOW_DAYS - 1));
+    let (on, off) = if launch { (after, before) } else { (before, after) };
+    // Off must mean off: another flow of the type running then (a replacement) would make the
+    // difference one flow against the other.
+    let covered = l.flows.iter().any(|g| {
+        g.key != flow.key
+            && g.flow_type == flow.flow_type
+            && g.live_from.is_some_and(|f| f <= off.1)
+            && g.live_until.is_none_or(|u| u >= off.0)
     });
+    if covered {
+        return;
+    }
+    let inside = |e: &Entry, w: (NaiveDate, NaiveDate)| e.closed && e.date >= w.0 && e.date <= w.1;
+    let mut arms = [crate::lift::Arm::default(); 4];
+    for e in entries {
+        let y = e.y[period::REVENUE];
+        if inside(e, on) && e.live {
+            arms[0].add(y, 1.0);
+        } else if inside(e, off) && !e.live {
+            arms[1].add(y, 1.0);
+        }
+    }
+    for (key, other) in &l.entries {
+        let Some(g) = l.flows.iter().find(|f| &f.key == key) else { continue };
+        if g.flow_type == flow.flow_type || !g.revenue_flow {
+            continue;
+        }
+        for e in other.iter().filter(|e| e.live) {
+            let y = e.y[period::REVENUE];
+            if inside(e, on) {
+                arms[2].add(y, 1.0);
+            } else if inside(e, off) {
+                arms[3].add(y, 1.0);
+            }
+        }
+    }
+    let Some((delta, se)) = crate::lift::did::difference_in_differences(&arms[0], &arms[1], &arms[2], &arms[3]) else {
+        return;
+    };
+    let treated: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.closed && e.date >= start && e.date <= end && arm_in(e, &row.channel) == Some(true))
+        .collect();
+    if treated.is_empty() {
+        return;
+    }
+    let n = treated.len() as f64;
+    let observed: f64 = treated.iter().map(|e| e.y[period::REVENUE]).sum();
+    let value = delta * n;
+    let half = crate::lift::estimator::Z_95 * se * n;
+    row.method = "did_change";
+    row.grade = "C";
+    row.lift = Some(fallback_lift(
+        treated.len(),
+        observed,
+        observed - value,
+        Interval { value, low: value - half, high: value + half },
+    ));
 }
 
 /// Builds `fct_flow_contribution`.
@@ -736,6 +843,7 @@ mod tests {
             y: ys,
             delivered: true,
             at,
+            live: true,
         }
     }
 
@@ -775,6 +883,8 @@ mod tests {
             channels: vec!["email".into()],
             window: 30,
             revenue_flow: true,
+            live_from: None,
+            live_until: None,
         };
         Loaded {
             flows: vec![flow],

@@ -15,6 +15,10 @@
 //! | replenishment | Placed Order of an order with a product tagged `replenishable_product_tag` (default `consumable`) |
 //! | winback | Placed Order of any qualifying order |
 //!
+//! Off-side entries: when a flow launched inside the data (31 days or more after it starts) or
+//! stopped, the trigger rule also runs in the 31 days before the launch or after the stop; those
+//! entries have `flow_live` false and no arm, and feed the difference-in-differences fallback.
+//!
 //! Entry is the trigger, plus the flow's `entry_delay_hours` for cross-sell, replenishment and
 //! win-back (their entry is a time elapsed since the order); a flow that `exits_on_order` admits
 //! nobody who ordered in between; entries must fall in the flow's live period; an entry within the
@@ -57,6 +61,9 @@ pub const MODEL_VERSION: &str = "1.0.0";
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
+/// Days on the off side of a launch or a stop that keep their entries: the F1 window (28 days)
+/// and its 3-day buffer.
+const OFF_SPAN: i64 = 31 * DAY;
 const MINUTE: i64 = 60_000_000;
 
 /// Klaviyo's standard metric names the trigger rules read.
@@ -172,6 +179,8 @@ struct Data {
     buckets: HashMap<String, i64>,
     /// profile → first email suppression.
     suppressed_from: HashMap<String, i64>,
+    /// The earliest landed event or order: a launch before this plus 31 days is not a change.
+    data_start: i64,
 }
 
 fn exec(msg: String) -> DataFusionError {
@@ -236,11 +245,13 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
     }
     let mut events: HashMap<String, Vec<Event>> = HashMap::new();
     let mut latest_event = i64::MIN;
+    let mut data_start = i64::MAX;
     for b in query(ctx, EVENTS_SQL).await? {
         let t: Vec<StringArray> = [0, 1, 2, 3, 6, 7].iter().map(|i| text(&b, *i)).collect::<Result<_>>()?;
         let (at, value) = (micros(&b, 4)?, money(&b, 5)?);
         for r in 0..b.num_rows() {
             latest_event = latest_event.max(at.value(r));
+            data_start = data_start.min(at.value(r));
             events.entry(t[0].value(r).to_string()).or_default().push(Event {
                 metric: t[1].value(r).to_string(),
                 kind: opt_str(&t[2], r),
@@ -265,6 +276,7 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
         let seq = int(&b, 7)?;
         for r in 0..b.num_rows() {
             latest_order = latest_order.max(at.value(r));
+            data_start = data_start.min(at.value(r));
             let p = person.value(r).to_string();
             order_person.insert(id.value(r), p.clone());
             orders.entry(p).or_default().push(Order {
@@ -374,6 +386,7 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
         rfm,
         buckets,
         suppressed_from,
+        data_start,
     })
 }
 
@@ -487,6 +500,7 @@ struct Row {
     reachable_sms: bool,
     held_out: bool,
     holdout_active: bool,
+    live: bool,
     bucket: Option<i64>,
     rfm_tier: String,
     prior: &'static str,
@@ -508,11 +522,17 @@ fn rows(d: &Data) -> Vec<Row> {
     let mut out = Vec::new();
     for (fi, flow) in d.flows.iter().enumerate() {
         let Some(live_from) = flow.live_from else { continue };
+        // A launch inside the data (not the data's own start) or a stop: the trigger rule also
+        // runs on the off side, for the difference-in-differences fallback (models.md 3.4 F1).
+        let launched = live_from - d.data_start >= OFF_SPAN;
         let mut last: Option<(String, i64)> = None;
-        let mut kept: Vec<Candidate> = Vec::new();
+        let mut kept: Vec<(Candidate, bool)> = Vec::new();
         for c in candidates(d, flow) {
             let entry_at = c.trigger_at + flow.delay;
-            if entry_at < live_from || flow.live_until.is_some_and(|u| entry_at >= u) || entry_at > d.cutoff {
+            let live = entry_at >= live_from && flow.live_until.is_none_or(|u| entry_at < u);
+            let off = (launched && entry_at < live_from && entry_at >= live_from - OFF_SPAN)
+                || flow.live_until.is_some_and(|u| entry_at >= u && entry_at < u + OFF_SPAN);
+            if !(live || off) || entry_at > d.cutoff {
                 continue;
             }
             let orders = d.orders.get(&c.person).map(Vec::as_slice).unwrap_or_default();
@@ -523,16 +543,16 @@ fn rows(d: &Data) -> Vec<Row> {
                 continue;
             }
             last = Some((c.person.clone(), entry_at));
-            kept.push(c);
+            kept.push((c, live));
         }
-        for c in kept {
-            out.push(entry_row(d, fi, flow, c));
+        for (c, live) in kept {
+            out.push(entry_row(d, fi, flow, c, live));
         }
     }
     out
 }
 
-fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate) -> Row {
+fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row {
     let entry_at = c.trigger_at + flow.delay;
     let entry_date = local_days(d.tz, entry_at);
     let reach = |ch: &str| reachable(d, &c.profile, ch, entry_at);
@@ -552,6 +572,7 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate) -> Row {
     let mut holdout_active = false;
     let mut held_out = false;
     if let Some((pct, assignment, start, end)) = &flow.holdout
+        && live
         && start.is_none_or(|s| entry_date >= s)
         && end.is_none_or(|e| entry_date <= e)
     {
@@ -564,6 +585,7 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate) -> Row {
         held_out = bucket.is_some_and(|b| b < *pct);
     }
     let (arm, control_source) = match (holdout_active, reachable_this, held_out) {
+        _ if !live => (None, None),
         (true, false, _) => (None, None),
         (true, true, true) => (Some("C"), Some("random_holdout")),
         (true, true, false) => (Some("T"), None),
@@ -627,6 +649,7 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate) -> Row {
         reachable_sms,
         held_out,
         holdout_active,
+        live,
         bucket,
         rfm_tier,
         prior: prior_bucket(prior),
@@ -686,6 +709,7 @@ fn batch(d: &Data, rows: &[Row]) -> Result<RecordBatch> {
         Field::new("reachable_sms", DataType::Boolean, false),
         Field::new("held_out", DataType::Boolean, false),
         Field::new("holdout_active", DataType::Boolean, false),
+        Field::new("flow_live", DataType::Boolean, false),
         Field::new("holdout_bucket", DataType::Int32, true),
         Field::new("stratum", DataType::Utf8, false),
         Field::new("rfm_tier_at_entry", DataType::Utf8, false),
@@ -744,6 +768,7 @@ fn batch(d: &Data, rows: &[Row]) -> Result<RecordBatch> {
         b(&|r| r.reachable_sms),
         b(&|r| r.held_out),
         b(&|r| r.holdout_active),
+        b(&|r| r.live),
         Arc::new(Int32Array::from(rows.iter().map(|r| r.bucket.map(|b| b as i32)).collect::<Vec<_>>())),
         s(&|r| Some(stratum(r))),
         s(&|r| Some(r.rfm_tier.clone())),
