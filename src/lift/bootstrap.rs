@@ -77,7 +77,7 @@ fn replicate(entries: &[Entry], strata: usize, persons: usize, seed: u64, b: usi
 }
 
 /// Type-7 (linear interpolation) quantile of sorted values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let h = q * (sorted.len() - 1) as f64;
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);

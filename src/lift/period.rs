@@ -112,14 +112,6 @@ fn interval(e: &Estimate) -> Option<Interval> {
     Some(Interval { value: e.headline?, low, high })
 }
 
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let h = q * (values.len() - 1) as f64;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(values.len() - 1);
-    values[lo] + (values[hi] - values[lo]) * (h - lo as f64)
-}
-
 /// Estimates one flow-period. `replicates` 0 skips the bootstrap (analytic headline interval).
 pub fn estimate_period(entries: &[PeriodEntry], replicates: usize, seed: u64, threads: usize) -> PeriodLift {
     let entries_t = entries.iter().filter(|e| e.treated).count();
@@ -164,7 +156,9 @@ pub fn estimate_period(entries: &[PeriodEntry], replicates: usize, seed: u64, th
     let revenue_winsorized = if entries.is_empty() {
         None
     } else {
-        let cap = quantile(&mut entries.iter().map(|e| e.y[REVENUE]).collect::<Vec<_>>(), 0.999);
+        let mut pooled: Vec<f64> = entries.iter().map(|e| e.y[REVENUE]).collect();
+        pooled.sort_by(f64::total_cmp);
+        let cap = bootstrap::quantile(&pooled, 0.999);
         estimate(entries, &strata, n, |e| e.y[REVENUE].min(cap)).headline
     };
     PeriodLift {

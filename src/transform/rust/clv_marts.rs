@@ -810,14 +810,10 @@ fn decimal(values: impl Iterator<Item = Option<i128>>) -> Result<ArrayRef> {
     Ok(Arc::new(values.collect::<Decimal128Array>().with_precision_and_scale(18, 4)?))
 }
 
-fn strings(b: &RecordBatch, i: usize) -> Result<StringArray> {
-    let a = arrow::compute::cast(b.column(i), &DataType::Utf8)?;
-    Ok(a.as_string::<i32>().clone())
-}
+use super::columns::text as strings;
 
 fn decimals(b: &RecordBatch, i: usize) -> Result<arrow::array::PrimitiveArray<Decimal128Type>> {
-    let a = arrow::compute::cast(b.column(i), &DataType::Decimal128(18, 4))?;
-    let a = a.as_primitive::<Decimal128Type>().clone();
+    let a = super::columns::money(b, i)?;
     if a.null_count() > 0 {
         return Err(DataFusionError::Execution(format!("column {} has NULL money", b.schema().field(i).name())));
     }

@@ -392,11 +392,10 @@ fn build_rows(l: &Loaded) -> Vec<Row> {
         for scope in &scopes {
             for grain in ["month", "week"] {
                 let mut periods: BTreeSet<NaiveDate> = entries.iter().map(|e| period_start(grain, e.date)).collect();
-                for k in l.metrics.keys().chain(l.clicks.keys()) {
-                    if k.0 == flow.key && k.1 == *scope && k.2 == grain {
-                        periods.insert(k.3);
-                    }
-                }
+                let range = (flow.key.clone(), scope.clone(), grain, NaiveDate::MIN)
+                    ..=(flow.key.clone(), scope.clone(), grain, NaiveDate::MAX);
+                periods.extend(l.metrics.range(range.clone()).map(|(k, _)| k.3));
+                periods.extend(l.clicks.range(range).map(|(k, _)| k.3));
                 for start in periods {
                     let end = period_end(grain, start);
                     let key = (flow.key.clone(), scope.clone(), grain, start);
@@ -506,10 +505,7 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
 /// differences. Grade C.
 fn model_baseline(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: NaiveDate) {
     let entries = l.entries.get(&flow.key).map(Vec::as_slice).unwrap_or_default();
-    let treated: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.closed && e.date >= start && e.date <= end && arm_in(e, &row.channel) == Some(true))
-        .collect();
+    let treated = treated_in(entries, &row.channel, start, end);
     let buyers = treated.iter().filter(|e| e.y[period::ORDERS] > 0.0).count();
     if treated.len() < period::MIN_CONTROLS || buyers < period::MIN_BUYING_CONTROLS {
         // The same minimum evidence as a control arm's, on the entrants themselves.
@@ -546,6 +542,11 @@ fn model_baseline(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end:
         expected,
         Interval { value, low: value - half, high: value + half },
     ));
+}
+
+/// Treated entries of a scope with closed windows and entry dates in `[start, end]`.
+fn treated_in<'a>(entries: &'a [Entry], scope: &str, start: NaiveDate, end: NaiveDate) -> Vec<&'a Entry> {
+    entries.iter().filter(|e| e.closed && e.date >= start && e.date <= end && arm_in(e, scope) == Some(true)).collect()
 }
 
 /// A fallback's estimate (F1, F2): no controls, no strata, the analytic interval as headline.
@@ -632,10 +633,7 @@ fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: Nai
     let Some((delta, se)) = crate::lift::did::difference_in_differences(&arms[0], &arms[1], &arms[2], &arms[3]) else {
         return;
     };
-    let treated: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.closed && e.date >= start && e.date <= end && arm_in(e, &row.channel) == Some(true))
-        .collect();
+    let treated = treated_in(entries, &row.channel, start, end);
     if treated.is_empty() {
         return;
     }
