@@ -66,12 +66,15 @@ select flow_key, platform, flow_id, flow_name, flow_type, channels, window_days,
        cast(live_from as date), cast(live_until as date)
 from int_flows where flow_type <> 'transactional' order by flow_key";
 
+// Every read is ordered: entry order sets the bootstrap's person indices (so each person's Poisson
+// weights) and the order of floating-point sums; files are read in parallel.
 const ENTRIES_SQL: &str = "\
 select flow_key, person_key, entry_date, arm, reachable_email, reachable_sms, reachable_other_channel, held_out,
        holdout_active, rfm_tier_at_entry, prior_orders_bucket, coalesce(value_band, ''), window_closed,
        y_revenue, y_orders, y_gross_margin, y_contribution, y_revenue_2h, y_revenue_pre30,
        first_message_delivered_at is not null, entry_at, flow_live
-from int_flow_entries";
+from int_flow_entries
+order by flow_key, entry_at, person_key, entry_key";
 
 const METRICS_SQL: &str = "\
 select subject_key, channel, period_grain, period_start, sends, delivered, recipients, unique_clickers, clicks,
@@ -79,11 +82,12 @@ select subject_key, channel, period_grain, period_start, sends, delivered, recip
 from int_message_period_metrics where message_kind = 'flow'";
 
 const CLICKS_SQL: &str = "\
-select lc_subject_key, lc_channel, order_date, net_revenue, gross_margin, 'lc' from int_order_last_click
+select lc_subject_key, lc_channel, order_date, net_revenue, gross_margin, 'lc', order_key from int_order_last_click
 where lc_message_kind = 'flow'
 union all
-select ps_subject_key, ps_channel, order_date, net_revenue, gross_margin, 'ps' from int_order_last_click
-where ps_message_kind = 'flow'";
+select ps_subject_key, ps_channel, order_date, net_revenue, gross_margin, 'ps', order_key from int_order_last_click
+where ps_message_kind = 'flow'
+order by 6, 7";
 
 #[derive(Debug, Clone)]
 struct Flow {

@@ -92,7 +92,8 @@ where e.profile_id is not null and (
     m.metric_name in ('Started Checkout', 'Added to Cart', 'Viewed Product', 'Subscribed to Back in Stock',
                       'Placed Order')
     or t.event_type = 'subscribed'
-    or (t.event_type = 'delivered' and e.flow_id is not null))";
+    or (t.event_type = 'delivered' and e.flow_id is not null))
+order by e.profile_id, e.occurred_at, e.event_id";
 
 /// What suppresses an email address: a spam complaint, or a bounce that is not soft.
 const SUPPRESSIONS_SQL: &str = "\
