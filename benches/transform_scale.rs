@@ -18,13 +18,18 @@
 //!
 //! `cargo bench --bench transform_scale`. Knobs: LCE_BENCH_TRANSFORM_SCALE (default 500; 5 is a
 //! quick check), LCE_BENCH_EVENTS_DAYS (land only the brand's last N days of Klaviyo events;
-//! default all), LCE_BENCH_PYTHON (a Python with `duckdb`; default `python3` when it imports
+//! default all), LCE_BENCH_TRANSFORM_MEMORY_MIB (the transform's memory pool,
+//! `run.transform_memory_mib`; default unset, unbounded), LCE_BENCH_REPLICATE=K (copy the landed brand's person-level records K times in
+//! all with fresh ids, see `replicate.rs`: scale 10 x 50 is about 1.0 M customers and 88 M
+//! events, where landing scale 500 through the fakes does not fit in memory), LCE_BENCH_PYTHON (a Python with `duckdb`; default `python3` when it imports
 //! duckdb, else a venv under CARGO_TARGET_TMPDIR into which `pip install duckdb==2.0.0` goes),
 //! LCE_BENCH_SKIP_DUCKDB=1, LCE_BENCH_REUSE_TRANSFORM=1 (skip the DataFusion run: reuse the last
 //! one's log and figures, to rerun only the DuckDB side).
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "transform_scale/replicate.rs"]
+mod replicate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -158,6 +163,39 @@ fn land(store: &SimStore, root: &Path, events_days: Option<i64>) -> BTreeMap<Str
     streams
 }
 
+/// The landing under `base` copied `copies` times into `dest` (once; reused while its marker is
+/// there). Rows per stream, copies included.
+fn replicated(base: &Path, dest: &Path, copies: u32) -> BTreeMap<String, u64> {
+    let marker = dest.join("landed.json");
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        println!("transform_scale: reusing the replicated landing in {}", dest.display());
+        return serde_json::from_str(&text).unwrap();
+    }
+    let started = Instant::now();
+    let counts = replicate::replicate(&base.join("data"), &dest.join("data"), copies, 2);
+    println!("transform_scale: replicated the landing {copies} times in {:.0} s", started.elapsed().as_secs_f64());
+    std::fs::write(&marker, serde_json::to_string_pretty(&counts).unwrap()).unwrap();
+    counts
+}
+
+/// Rows per model against the base landing's own full rebuild (its `transform.log`, when the
+/// benchmark ran there): models that count people, orders or events should scale by `copies`.
+fn compare_with_base(base: &Path, df: &BTreeMap<String, Built>, copies: u32) {
+    let Some(base_built) = model_rows(&base.join("transform.log")) else {
+        println!("transform_scale: no full rebuild of the base landing to compare row counts with");
+        return;
+    };
+    println!(
+        "rows per model against the base landing's rebuild (x{copies} expected where rows count people, orders, events):"
+    );
+    for (name, b) in df {
+        if let Some(rows) = base_built.get(name) {
+            let ratio = if *rows == 0 { f64::NAN } else { b.rows as f64 / *rows as f64 };
+            println!("  {name:<42} {:>12} / {:>10} = {ratio:>7.2}", b.rows, rows);
+        }
+    }
+}
+
 /// getrusage(RUSAGE_CHILDREN) maximum resident set in bytes: the largest child reaped so far.
 fn children_max_rss() -> Option<u64> {
     // struct rusage on 64-bit Linux: two timevals (4 x i64), then ru_maxrss (KiB) and 13 more longs.
@@ -201,6 +239,31 @@ struct Built {
     ms: u64,
 }
 
+/// The "Model built." lines of a transform's JSON log, and the order models were built in.
+fn parse_log(log: &str) -> (BTreeMap<String, Built>, Vec<String>) {
+    let mut built = BTreeMap::new();
+    let mut order = Vec::new();
+    for line in log.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        if v.get("message").and_then(Value::as_str) != Some("Model built.") {
+            continue;
+        }
+        let field = |k: &str| v.get(k).or_else(|| v.pointer(&format!("/fields/{k}")));
+        let name = field("model").and_then(Value::as_str).unwrap_or_default().to_string();
+        let layer = field("layer").and_then(Value::as_str).unwrap_or_default().to_string();
+        let rows = field("rows").and_then(Value::as_u64).unwrap_or(0);
+        let ms = field("elapsed_ms").and_then(Value::as_u64).unwrap_or(0);
+        order.push(name.clone());
+        built.insert(name, Built { layer, rows, ms });
+    }
+    (built, order)
+}
+
+fn model_rows(log: &Path) -> Option<BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string(log).ok()?;
+    Some(parse_log(&text).0.into_iter().map(|(k, b)| (k, b.rows)).collect())
+}
+
 fn datafusion_transform(root: &Path) -> (BTreeMap<String, Built>, Vec<String>) {
     let (out, err, measured) =
         (root.join("transform.stdout"), root.join("transform.log"), root.join("datafusion.json"));
@@ -225,8 +288,11 @@ fn datafusion_transform(root: &Path) -> (BTreeMap<String, Built>, Vec<String>) {
                 &job,
                 format!(
                     "[job]\nname = \"bench_transform\"\nreporting_timezone = \"{TIMEZONE}\"\n\
-                     reporting_currency = \"{CURRENCY}\"\n[storage]\nurl = \"file://{}\"\n[run]\nlock_ttl_seconds = 3600\n",
-                    data.display()
+                     reporting_currency = \"{CURRENCY}\"\n[storage]\nurl = \"file://{}\"\n[run]\nlock_ttl_seconds = 3600\n{}",
+                    data.display(),
+                    std::env::var("LCE_BENCH_TRANSFORM_MEMORY_MIB")
+                        .map(|m| format!("transform_memory_mib = {m}\n"))
+                        .unwrap_or_default(),
                 ),
             )
             .unwrap();
@@ -244,22 +310,7 @@ fn datafusion_transform(root: &Path) -> (BTreeMap<String, Built>, Vec<String>) {
             (wall, rss, hwm)
         }
     };
-    let log = std::fs::read_to_string(&err).unwrap_or_default();
-    let mut built = BTreeMap::new();
-    let mut order = Vec::new();
-    for line in log.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-        if v.get("message").and_then(Value::as_str) != Some("Model built.") {
-            continue;
-        }
-        let field = |k: &str| v.get(k).or_else(|| v.pointer(&format!("/fields/{k}")));
-        let name = field("model").and_then(Value::as_str).unwrap_or_default().to_string();
-        let layer = field("layer").and_then(Value::as_str).unwrap_or_default().to_string();
-        let rows = field("rows").and_then(Value::as_u64).unwrap_or(0);
-        let ms = field("elapsed_ms").and_then(Value::as_u64).unwrap_or(0);
-        order.push(name.clone());
-        built.insert(name, Built { layer, rows, ms });
-    }
+    let (built, order) = parse_log(&std::fs::read_to_string(&err).unwrap_or_default());
     let models_s = built.values().map(|b| b.ms).sum::<u64>() as f64 / 1e3;
     println!(
         "datafusion: full rebuild of {} models wall {wall:.1} s (process: start, register, build, write, contract checks), \
@@ -383,7 +434,16 @@ fn main() {
         Some(d) => format!("transform-scale-{scale}-events{d}d"),
         None => format!("transform-scale-{scale}"),
     });
-    let landed = land(&store, &root, events_days);
+    let mut landed = land(&store, &root, events_days);
+    let copies: u32 = env("LCE_BENCH_REPLICATE", 1);
+    let base_root = root.clone();
+    let root = if copies > 1 {
+        let dest = PathBuf::from(format!("{}x{copies}", root.display()));
+        landed = replicated(&root, &dest, copies);
+        dest
+    } else {
+        root
+    };
     let got = |k: &str| landed.get(k).copied().unwrap_or(0);
     println!(
         "transform_scale: scale {scale}: customers {} orders {} events {} (simulated); landed customers {} orders {} \
@@ -397,7 +457,20 @@ fn main() {
         events_days.map(|d| format!(" (last {d} days only)")).unwrap_or_default(),
         thousands(got("klaviyo.profiles")),
     );
+    if copies > 1 {
+        println!(
+            "transform_scale: the landing above copied {copies} times with fresh ids (LCE_BENCH_REPLICATE): \
+             customers {} orders {} events {} profiles {}",
+            thousands(got("shopify.customers")),
+            thousands(got("shopify.orders")),
+            thousands(got("klaviyo.events")),
+            thousands(got("klaviyo.profiles")),
+        );
+    }
     let (df, order) = datafusion_transform(&root);
+    if copies > 1 {
+        compare_with_base(&base_root, &df, copies);
+    }
     if std::env::var("LCE_BENCH_SKIP_DUCKDB").is_ok_and(|v| v == "1") {
         return;
     }

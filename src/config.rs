@@ -75,11 +75,15 @@ pub struct RunConfig {
     pub lock_ttl_seconds: u64,
     /// Records per landed Parquet file part; bounds memory whatever the history length.
     pub batch_rows: usize,
+    /// The transform's DataFusion memory pool in MiB, when set: sorts and most aggregates spill
+    /// to temporary files under `TMPDIR` beyond it, and an operator that cannot spill fails the
+    /// model. Unset (the default): unbounded.
+    pub transform_memory_mib: Option<u64>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { lock_ttl_seconds: 600, batch_rows: 50_000 }
+        Self { lock_ttl_seconds: 600, batch_rows: 50_000, transform_memory_mib: None }
     }
 }
 

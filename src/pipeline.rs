@@ -118,7 +118,9 @@ async fn steps_inner(
     if matches!(steps, Steps::Transform | Steps::All) {
         // A full refresh re-reads the sources from their start dates and rebuilds every partition.
         let mode = if selection.full_refresh { Mode::Full } else { Mode::Incremental };
-        let built = crate::transform::run_with(storage, &seeds, &outcome.run_id, mode).await?;
+        let built =
+            crate::transform::run_with(storage, &seeds, &outcome.run_id, mode, job.file.run.transform_memory_mib)
+                .await?;
         outcome.models = built.into_iter().map(|(name, b)| (name, b.rows)).collect();
     }
     if steps == Steps::All {

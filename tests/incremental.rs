@@ -13,7 +13,7 @@ use lifecycle_etl::transform::incremental::{DIRTY_QUERIES, Mode};
 use lifecycle_etl::transform::publish::Built;
 
 async fn transform(storage: &Storage, run_id: &str, mode: Mode) -> BTreeMap<String, Built> {
-    match lifecycle_etl::transform::run_with(storage, &[], run_id, mode).await {
+    match lifecycle_etl::transform::run_with(storage, &[], run_id, mode, None).await {
         Ok(built) => built,
         Err(e) => panic!("transform {run_id}: {}", lifecycle_etl::error::Chain(&e)),
     }

@@ -210,6 +210,9 @@ def arrow_cast(args):
         # Every model casts a Date32 to Int32 (days since 1970-01-01); DuckDB cannot cast a date to
         # an integer (and its date - interval is a timestamp, cast back to a date first).
         return f"CAST(CAST({args[0]} AS DATE) - DATE '1970-01-01' AS INTEGER)"
+    if t == "Int64":
+        # Every model casts a microsecond timestamp to Int64 (microseconds since the epoch).
+        return f"epoch_us({args[0]})"
     if t not in ARROW_TYPES:
         raise ValueError(f"arrow_cast to {t}")
     return f"CAST({args[0]} AS {ARROW_TYPES[t]})"
@@ -251,6 +254,8 @@ MACROS = [
         json_items_(json_extract(j, p)),
         lambda v, i: {'position': CAST(i - 1 AS BIGINT), 'value': CAST(v AS VARCHAR)})""",
     "CREATE MACRO local_date(ts, tz) AS CAST(timezone(tz, ts) AS DATE)",
+    "CREATE MACRO local_hour_of_week(ts, tz) AS "
+    "CAST((isodow(timezone(tz, ts)) - 1) * 24 + hour(timezone(tz, ts)) AS INTEGER)",
     "CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)",
     "CREATE MACRO regexp_match(s, p) AS CASE WHEN regexp_matches(s, p) THEN [regexp_extract(s, p, 1)] END",
     "CREATE MACRO to_char(d, f) AS strftime(d, f)",

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::prelude::SessionContext;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::contract;
 use crate::error::{Error, Result};
@@ -31,9 +33,23 @@ pub use model::{Model, all_models};
 /// The URL DataFusion knows the job's object store by.
 pub const STORE_URL: &str = "lce://store";
 
-/// A DataFusion session over the job's storage.
+/// A DataFusion session over the job's storage, memory unbounded.
 pub fn session(storage: &Storage) -> Result<SessionContext> {
-    let ctx = SessionContext::new();
+    session_with_memory(storage, None)
+}
+
+/// A DataFusion session over the job's storage. With `memory_mib`, its sorts, aggregates and
+/// joins share a pool of that size: past it sorts and most aggregates spill to temporary files
+/// (under `TMPDIR`) instead of growing, and an operator that cannot spill (a hash join's table,
+/// some aggregates) fails the model with "Resources exhausted". Without, memory is unbounded.
+/// (Rust models and Parquet writers hold their own memory outside the pool.)
+pub fn session_with_memory(storage: &Storage, memory_mib: Option<u64>) -> Result<SessionContext> {
+    let mut builder = RuntimeEnvBuilder::new();
+    if let Some(mib) = memory_mib {
+        builder = builder.with_memory_pool(Arc::new(FairSpillPool::new((mib * 1024 * 1024) as usize)));
+    }
+    let runtime = builder.build_arc().map_err(|e| Error::Internal(format!("DataFusion runtime: {e}")))?;
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
     udf::register(&ctx);
     let url = url::Url::parse(STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
     ctx.runtime_env().register_object_store(&url, storage.object_store());
@@ -110,18 +126,21 @@ async fn register_current(ctx: &SessionContext, storage: &Storage, prefix: &str)
 
 /// Runs every model, layer by layer, incrementally; returns rows per model.
 pub async fn run(storage: &Storage, seeds: &[crate::seeds::Seed], run_id: &str) -> Result<BTreeMap<String, u64>> {
-    let built = run_with(storage, seeds, run_id, incremental::Mode::Incremental).await?;
+    let built = run_with(storage, seeds, run_id, incremental::Mode::Incremental, None).await?;
     Ok(built.into_iter().map(|(name, b)| (name, b.rows)).collect())
 }
 
-/// Runs every model, layer by layer, in `mode`; returns what each build did.
+/// Runs every model, layer by layer, in `mode`, within a DataFusion memory pool of `memory_mib`
+/// when given (see [`session_with_memory`]);
+/// returns what each build did.
 pub async fn run_with(
     storage: &Storage,
     seeds: &[crate::seeds::Seed],
     run_id: &str,
     mode: incremental::Mode,
+    memory_mib: Option<u64>,
 ) -> Result<BTreeMap<String, publish::Built>> {
-    let ctx = session(storage)?;
+    let ctx = session_with_memory(storage, memory_mib)?;
     register_raw(&ctx, storage).await?;
     crate::seeds::register(&ctx, seeds)?;
     register_current(&ctx, storage, "prev_").await?;

@@ -11,6 +11,21 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> 
     ctx.sql(sql).await?.collect().await
 }
 
+/// Runs `sql` and hands its batches to `each` one at a time, so a large result is never held
+/// whole (a sort in the plan spills within the session's memory pool instead).
+pub async fn for_each_batch(
+    ctx: &SessionContext,
+    sql: &str,
+    mut each: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
+    use futures::StreamExt;
+    let mut stream = ctx.sql(sql).await?.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        each(&batch?)?;
+    }
+    Ok(())
+}
+
 /// Column `i` as text.
 pub fn text(b: &RecordBatch, i: usize) -> Result<StringArray> {
     Ok(arrow::compute::cast(b.column(i), &DataType::Utf8)?.as_string::<i32>().clone())

@@ -10,9 +10,12 @@
 -- Klaviyo specifics: events whose metric name has no map_event_type row (Placed Order, Viewed
 -- Product...) are not message events and stay out. `$message` is the flow-message id on flow
 -- events and the campaign id on campaign events (Klaviyo's convention); a non-flow event without
--- `$message` (deleted campaign, consent events) is `unknown`. The event properties staging does
--- not carry yet ($machine_open, Bot Click, URL, Segment Count, Bounce Type) are read from the kept raw copy's
--- `_raw`, only for the opens, clicks and SMS sends that use them.
+-- `$message` (deleted campaign, consent events) is `unknown`. The message properties
+-- ($machine_open, Bot Click, URL, Segment Count, Bounce Type) come from staging.
+--
+-- Scale: joins put the small table on the left (profiles, identity, campaign messages, the
+-- day-by-day cost table): DataFusion builds a hash join's table from its left input when it has no
+-- statistics to choose by, and the events must stream through, never be held.
 with settings as (
     select
         max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz
@@ -43,48 +46,38 @@ klaviyo_metric_map as (
         on t.platform = 'klaviyo' and t.raw_event_name = m.metric_name
 ),
 
-klaviyo_props as (
-    -- The raw copy staging kept (same ranking), for the properties staging does not type.
-    select
-        id as event_id,
-        json_get(_raw, '/attributes/event_properties/$machine_open') as machine_open,
-        json_get(_raw, '/attributes/event_properties/Bot Click') as bot_click,
-        json_get(_raw, '/attributes/event_properties/URL') as url,
-        json_get(_raw, '/attributes/event_properties/Segment Count') as segment_count,
-        json_get(_raw, '/attributes/event_properties/Bounce Type') as bounce_type
-    from (
-        select
-            r.id,
-            r._raw,
-            row_number() over (partition by r.id order by r._landed_at desc, r._run_id desc) as copy_rank
-        from raw_klaviyo__events as r
-        join klaviyo_metric_map as mm on mm.metric_id = r.metric_id
-        where mm.event_type in ('opened', 'clicked', 'bounced') or (mm.event_type = 'sent' and mm.channel = 'sms')
-    )
-    where copy_rank = 1
-),
-
 klaviyo_campaign_messages as (
-    -- The campaign's message on a channel, when the campaign has exactly one there.
     select campaign_id, channel, min(campaign_message_id) as campaign_message_id
     from stg_klaviyo__campaign_messages
     group by campaign_id, channel
     having count(*) = 1
 ),
 
+klaviyo_mapped as (
+    select e.*, mm.channel, mm.event_type, mm.metric_name
+    from klaviyo_metric_map as mm
+    join stg_klaviyo__events as e on e.metric_id = mm.metric_id
+),
+
+klaviyo_profiled as (
+    select e.*, p.email_sha256, p.phone_sha256, p.timezone as profile_timezone
+    from stg_klaviyo__profiles as p
+    right join klaviyo_mapped as e on p.profile_id = e.profile_id
+),
+
 klaviyo_events as (
     select
         'klaviyo' as platform,
         e.event_id as source_event_id,
-        mm.channel,
-        mm.event_type,
-        mm.metric_name as raw_event_name,
+        e.channel,
+        e.event_type,
+        e.metric_name as raw_event_name,
         e.occurred_at,
         e.profile_id as platform_profile_id,
         'klaviyo_profile_id' as profile_identifier_type,
-        p.email_sha256,
-        p.phone_sha256,
-        p.timezone as profile_timezone,
+        e.email_sha256,
+        e.phone_sha256,
+        e.profile_timezone,
         case
             when e.flow_id is not null then 'flow'
             when e.message_id is not null then 'campaign'
@@ -95,29 +88,23 @@ klaviyo_events as (
         case when e.flow_id is null then e.message_id end as campaign_id,
         case when e.flow_id is null then cm.campaign_message_id end as campaign_message_id,
         e.variation_id,
-        -- Klaviyo has no Sent Email metric: Received Email is the per-recipient send record.
-        mm.event_type = 'sent' or (mm.channel = 'email' and mm.event_type = 'delivered') as is_send,
-        case when mm.event_type = 'opened' then coalesce(lower(pr.machine_open) = 'true', false) end
+        e.event_type = 'sent' or (e.channel = 'email' and e.event_type = 'delivered') as is_send,
+        case when e.event_type = 'opened' then coalesce(lower(e.machine_open) = 'true', false) end
             as is_machine_open,
-        case when mm.event_type = 'clicked' then coalesce(lower(pr.bot_click) = 'true', false) end
+        case when e.event_type = 'clicked' then coalesce(lower(e.bot_click) = 'true', false) end
             as is_bot_click,
-        -- Only a hard bounce suppresses the address; an untyped bounce is taken as hard.
-        case when mm.event_type = 'bounced' then coalesce(lower(pr.bounce_type), 'unknown') end as bounce_type,
-        case when mm.event_type = 'clicked' then nullif(split_part(split_part(pr.url, '#', 1), '?', 1), '') end
+        case when e.event_type = 'bounced' then coalesce(lower(e.bounce_type), 'unknown') end as bounce_type,
+        case when e.event_type = 'clicked' then nullif(split_part(split_part(e.url, '#', 1), '?', 1), '') end
             as click_url,
-        case when mm.event_type = 'sent' and mm.channel = 'sms' then cast(pr.segment_count as int) end
+        case when e.event_type = 'sent' and e.channel = 'sms' then cast(e.segment_count as int) end
             as reported_sms_segments,
-        case when mm.event_type = 'unsubscribed' then 'channel_marketing' end as unsubscribe_scope
-    from stg_klaviyo__events as e
-    join klaviyo_metric_map as mm on mm.metric_id = e.metric_id
-    left join stg_klaviyo__profiles as p on p.profile_id = e.profile_id
-    left join klaviyo_props as pr on pr.event_id = e.event_id
-    left join klaviyo_campaign_messages as cm
-        on e.flow_id is null and cm.campaign_id = e.message_id and cm.channel = mm.channel
+        case when e.event_type = 'unsubscribed' then 'channel_marketing' end as unsubscribe_scope
+    from klaviyo_campaign_messages as cm
+    right join klaviyo_profiled as e
+        on e.flow_id is null and cm.campaign_id = e.message_id and cm.channel = e.channel
 ),
 
 -- Attentive and Postscript plug in here with the same columns.
-
 unified as (
     select * from klaviyo_events
 ),
@@ -157,29 +144,64 @@ channel_cost as (
     from dim_channel_cost
 ),
 
-costed as (
-    -- One cost row per send: recipient country is not known for message events, so the '*'
-    -- row of (platform, channel) wins, else the lowest country (the seed lists US only for SMS).
-    select source_event_id, platform, unit, unit_cost
+-- Every UTC day that has events. New platforms add their staging events here too.
+event_days as (
+    select distinct cast(occurred_at as date) as cost_date
+    from stg_klaviyo__events
+),
+
+-- The cost row that applies to a send of (platform, channel) on a day: the all-countries row
+-- before any country's, then the latest valid_from.
+cost_by_day as (
+    select platform, channel, cost_date, unit, unit_cost
     from (
         select
-            w.source_event_id,
-            w.platform,
+            c.platform,
+            c.channel,
+            d.cost_date,
             c.unit,
             c.unit_cost,
             row_number() over (
-                partition by w.platform, w.source_event_id
+                partition by c.platform, c.channel, d.cost_date
                 order by case when c.country = '*' then 0 else 1 end, c.country, c.valid_from desc
             ) as cost_rank
-        from with_tz as w
-        join channel_cost as c
-            on c.platform = w.platform
-            and c.channel = w.channel
-            and c.valid_from <= cast(w.occurred_at as date)
-            and (c.valid_to is null or cast(w.occurred_at as date) < c.valid_to)
-        where w.is_send
+        from channel_cost as c
+        join event_days as d
+            on c.valid_from <= d.cost_date
+            and (c.valid_to is null or d.cost_date < c.valid_to)
     )
     where cost_rank = 1
+),
+
+by_profile as (
+    select w.*, ip.person_key as profile_person_key
+    from identity as ip
+    right join with_tz as w
+        on ip.identifier_type = w.profile_identifier_type and ip.identifier_value = w.platform_profile_id
+),
+
+by_email as (
+    select w.*, ie.person_key as email_person_key
+    from identity as ie
+    right join by_profile as w
+        on ie.identifier_type = 'email_sha256' and ie.identifier_value = w.email_sha256 and not ie.is_blocked
+),
+
+by_phone as (
+    select w.*, iph.person_key as phone_person_key
+    from identity as iph
+    right join by_email as w
+        on iph.identifier_type = 'phone_sha256' and iph.identifier_value = w.phone_sha256 and not iph.is_blocked
+),
+
+costed as (
+    select w.*, c.unit, c.unit_cost
+    from cost_by_day as c
+    right join by_phone as w
+        on w.is_send
+        and c.platform = w.platform
+        and c.channel = w.channel
+        and c.cost_date = cast(w.occurred_at as date)
 ),
 
 final as (
@@ -195,7 +217,7 @@ final as (
         local_hour_of_week(w.occurred_at, w.recipient_tz) as local_hour_of_week,
         w.recipient_tz,
         w.tz_source,
-        coalesce(ip.person_key, ie.person_key, iph.person_key) as person_key,
+        coalesce(w.profile_person_key, w.email_person_key, w.phone_person_key) as person_key,
         w.platform_profile_id,
         w.message_kind,
         case when w.flow_id is not null then arrow_cast(md5(w.platform || '|' || w.flow_id), 'Utf8') end as flow_key,
@@ -212,9 +234,9 @@ final as (
         case when w.is_send and w.channel in ('sms', 'mms') then cast(coalesce(w.reported_sms_segments, 1) as int) end
             as sms_segments,
         case
-            when not w.is_send or c.unit_cost is null then cast(null as decimal(18, 4))
-            when c.unit = 'sms_segment' then cast(c.unit_cost * coalesce(w.reported_sms_segments, 1) as decimal(18, 4))
-            else cast(c.unit_cost as decimal(18, 4))
+            when not w.is_send or w.unit_cost is null then cast(null as decimal(18, 4))
+            when w.unit = 'sms_segment' then cast(w.unit_cost * coalesce(w.reported_sms_segments, 1) as decimal(18, 4))
+            else cast(w.unit_cost as decimal(18, 4))
         end as message_cost,
         case
             when not w.is_send then arrow_cast(null, 'Utf8')
@@ -224,15 +246,8 @@ final as (
         end as cost_basis,
         w.unsubscribe_scope,
         '1.0.0' as model_version
-    from with_tz as w
-    left join identity as ip
-        on ip.identifier_type = w.profile_identifier_type and ip.identifier_value = w.platform_profile_id
-    left join identity as ie on ie.identifier_type = 'email_sha256' and ie.identifier_value = w.email_sha256
-        and not ie.is_blocked
-    left join identity as iph on iph.identifier_type = 'phone_sha256' and iph.identifier_value = w.phone_sha256
-        and not iph.is_blocked
-    left join costed as c on c.platform = w.platform and c.source_event_id = w.source_event_id
+    from costed as w
 )
 
+-- No ORDER BY: the writer sorts by partition and primary key.
 select * from final
-order by occurred_at, platform, source_event_id

@@ -60,8 +60,10 @@ final as (
         coalesce(t.tax_amount, cast(0 as decimal(18, 4))) as tax_amount,
         prices_include_tax,
         _landed_at
-    from keyed as k
-    left join line_taxes as t on t.line_gid = k.line_gid
+    -- The narrow side on the left: DataFusion builds its hash table from the left input when it
+    -- has no statistics to choose by, and the lines carry their JSON.
+    from line_taxes as t
+    right join keyed as k on t.line_gid = k.line_gid
 )
 
 select * from final
