@@ -55,6 +55,11 @@ fn poisson_1(u: f64) -> f64 {
     POISSON_1_CDF.iter().position(|c| u < *c).unwrap_or(16) as f64
 }
 
+/// One replicate's Poisson(1) weight for each of `units` resampling units.
+pub(super) fn poisson_weights(rng: &mut ChaCha8Rng, units: usize) -> Vec<f64> {
+    (0..units).map(|_| poisson_1(rng.random::<f64>())).collect()
+}
+
 /// Sufficient statistics of one replicate under per-person `weights`.
 fn strata_with(entries: &[Entry], strata: usize, weights: &[f64]) -> Vec<Stratum> {
     let mut out = vec![Stratum::default(); strata];
@@ -67,13 +72,6 @@ fn strata_with(entries: &[Entry], strata: usize, weights: &[f64]) -> Vec<Stratum
         if e.treated { s.treated.add(e.y, w) } else { s.control.add(e.y, w) }
     }
     out
-}
-
-fn replicate(entries: &[Entry], strata: usize, persons: usize, seed: u64, b: usize) -> Option<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(b as u64);
-    let weights: Vec<f64> = (0..persons).map(|_| poisson_1(rng.random::<f64>())).collect();
-    post_stratified(&strata_with(entries, strata, &weights)).headline
 }
 
 /// Type-7 (linear interpolation) quantile of sorted values.
@@ -94,14 +92,31 @@ pub fn bootstrap_interval(
     seed: u64,
     threads: usize,
 ) -> Option<(f64, f64)> {
+    percentile_interval(replicates, seed, threads, |rng| {
+        post_stratified(&strata_with(entries, strata, &poisson_weights(rng, persons))).headline
+    })
+}
+
+/// The 2.5 % and 97.5 % percentiles of `statistic` over `replicates` replicates, replicate `b`
+/// drawing from stream `b` of the seed's ChaCha8 (so threads change nothing); `None` when fewer
+/// than half the replicates have a value.
+pub(super) fn percentile_interval(
+    replicates: usize,
+    seed: u64,
+    threads: usize,
+    statistic: impl Fn(&mut ChaCha8Rng) -> Option<f64> + Sync,
+) -> Option<(f64, f64)> {
     let threads = threads.clamp(1, replicates.max(1));
     let mut values: Vec<Option<f64>> = vec![None; replicates];
     let chunk = replicates.div_ceil(threads);
+    let statistic = &statistic;
     std::thread::scope(|scope| {
         for (t, slots) in values.chunks_mut(chunk).enumerate() {
             scope.spawn(move || {
                 for (i, slot) in slots.iter_mut().enumerate() {
-                    *slot = replicate(entries, strata, persons, seed, t * chunk + i);
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    rng.set_stream((t * chunk + i) as u64);
+                    *slot = statistic(&mut rng);
                 }
             });
         }

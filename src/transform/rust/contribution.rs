@@ -459,7 +459,7 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
         if MODEL_BASELINE_TYPES.contains(&flow.flow_type.as_str()) {
             model_baseline(l, flow, row, start, end);
         } else {
-            did_change(l, flow, row, start, end);
+            did_change(l, flow, row, start, end, threads);
         }
         return;
     }
@@ -585,8 +585,9 @@ const DID_BUFFER_DAYS: i64 = 3;
 
 /// F1 (models.md 3.4): the flow's revenue per entry on and off around its launch (or stop)
 /// inside the data, against every other live flow of another type over the same windows; the
-/// difference times the period's treated entries. Grade C; analytic interval.
-fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: NaiveDate) {
+/// difference times the period's treated entries. Grade C; the headline interval (the flow as a
+/// whole, by month) is the weekly-block bootstrap, elsewhere the analytic one.
+fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: NaiveDate, threads: usize) {
     let empty = Vec::new();
     let entries = l.entries.get(&flow.key).unwrap_or(&empty);
     let days = chrono::Duration::days;
@@ -611,13 +612,20 @@ fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: Nai
         return;
     }
     let inside = |e: &Entry, w: (NaiveDate, NaiveDate)| e.closed && e.date >= w.0 && e.date <= w.1;
-    let mut arms = [crate::lift::Arm::default(); 4];
+    // Every entry of the four groups, keyed to its (person, ISO week) block for the bootstrap.
+    let mut block_of: std::collections::HashMap<(String, i32, u32), u32> = std::collections::HashMap::new();
+    let mut group_entries = Vec::new();
+    let mut add = |group: usize, e: &Entry| {
+        let week = e.date.iso_week();
+        let next = block_of.len() as u32;
+        let block = *block_of.entry((e.person.clone(), week.year(), week.week())).or_insert(next);
+        group_entries.push(crate::lift::did::BlockEntry { group, block, y: e.y[period::REVENUE] });
+    };
     for e in entries {
-        let y = e.y[period::REVENUE];
         if inside(e, on) && e.live {
-            arms[0].add(y, 1.0);
+            add(0, e);
         } else if inside(e, off) && !e.live {
-            arms[1].add(y, 1.0);
+            add(1, e);
         }
     }
     for (key, other) in &l.entries {
@@ -626,15 +634,16 @@ fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: Nai
             continue;
         }
         for e in other.iter().filter(|e| e.live) {
-            let y = e.y[period::REVENUE];
             if inside(e, on) {
-                arms[2].add(y, 1.0);
+                add(2, e);
             } else if inside(e, off) {
-                arms[3].add(y, 1.0);
+                add(3, e);
             }
         }
     }
-    let Some((delta, se)) = crate::lift::did::difference_in_differences(&arms[0], &arms[1], &arms[2], &arms[3]) else {
+    let blocks = block_of.len();
+    let [f_on, f_off, g_on, g_off] = crate::lift::did::group_arms(&group_entries);
+    let Some((delta, se)) = crate::lift::did::difference_in_differences(&f_on, &f_off, &g_on, &g_off) else {
         return;
     };
     let treated = treated_in(entries, &row.channel, start, end);
@@ -645,14 +654,26 @@ fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: Nai
     let observed: f64 = treated.iter().map(|e| e.y[period::REVENUE]).sum();
     let value = delta * n;
     let half = crate::lift::estimator::Z_95 * se * n;
+    let analytic = Interval { value, low: value - half, high: value + half };
+    // As for the primary method: the bootstrap is the headline's interval (the flow as a whole,
+    // by month), the analytic one stands in elsewhere.
+    let bootstrapped = (row.grain == "month" && row.channel == "all" && l.replicates > 0)
+        .then(|| {
+            let seed =
+                seed_for(&format!("{}|{}|{}|did", flow.key, row.channel, row.grain), &start.to_string(), MODEL_VERSION);
+            crate::lift::did::block_bootstrap_interval(&group_entries, blocks, l.replicates, seed, threads)
+        })
+        .flatten();
     row.method = "did_change";
     row.grade = "C";
-    row.lift = Some(fallback_lift(
-        treated.len(),
-        observed,
-        observed - value,
-        Interval { value, low: value - half, high: value + half },
-    ));
+    let mut lift = fallback_lift(treated.len(), observed, observed - value, analytic);
+    if let Some((lo, hi)) = bootstrapped {
+        lift.revenue = Some(Interval { value, low: lo * n, high: hi * n });
+        lift.bootstrapped = true;
+        lift.ci_unstable = (lo * n - analytic.low).abs().max((hi * n - analytic.high).abs())
+            > period::CI_UNSTABLE_SHARE * (analytic.high - analytic.low);
+    }
+    row.lift = Some(lift);
 }
 
 /// Builds `fct_flow_contribution`.
@@ -769,8 +790,11 @@ fn batch(l: &Loaded, rows: &[Row]) -> Result<RecordBatch> {
         "ci_method",
         true,
         col(&|r| {
-            est(r)
-                .map(|e| if e.bootstrapped { format!("poisson_bootstrap_{}", l.replicates) } else { "analytic".into() })
+            est(r).map(|e| match (e.bootstrapped, r.method) {
+                (true, "did_change") => format!("weekly_block_bootstrap_{}", l.replicates),
+                (true, _) => format!("poisson_bootstrap_{}", l.replicates),
+                _ => "analytic".into(),
+            })
         }),
     );
     c.push(

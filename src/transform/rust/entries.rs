@@ -27,7 +27,10 @@
 //! Arms (flow level: the flow's channels together): reachable = a subscribed interval of the
 //! triggering profile on one of the flow's channels covers the entry, and no hard bounce or spam
 //! complaint of the profile precedes it (email; `fct_message_events.bounce_type`, soft bounces
-//! do not suppress). With an active random holdout, `T` = reachable and
+//! do not suppress). For an entry an order triggers, consent given within 10 minutes of the order
+//! counts: the checkout that placed the order collects it, and its event lands seconds after the
+//! order's (only order-triggered flows: a checkout or a cart started before the order has no
+//! such consent to wait for). With an active random holdout, `T` = reachable and
 //! not held out, `C` = reachable and held out (`random_holdout`); unreachable entrants have no arm
 //! (they would not have been messaged either way). Otherwise `T` = reachable, `C` = unreachable
 //! (`natural_unreachable`). Per-channel arms are derived downstream from `reachable_email`,
@@ -54,7 +57,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use futures::future::BoxFuture;
 use md5::{Digest, Md5};
 
-use super::columns::{self, boolean, int, micros, money, opt_str, query, text};
+use super::columns::{self, boolean, for_each_batch, int, micros, money, opt_str, query, text};
 
 /// Version of this implementation (models.md 1.6).
 pub const MODEL_VERSION: &str = "1.0.0";
@@ -65,6 +68,8 @@ const DAY: i64 = 24 * HOUR;
 /// and its 3-day buffer.
 const OFF_SPAN: i64 = 31 * DAY;
 const MINUTE: i64 = 60_000_000;
+/// How long after an order the consent its checkout collected may land and still count.
+const CHECKOUT_CONSENT_GRACE: i64 = 10 * MINUTE;
 
 /// Klaviyo's standard metric names the trigger rules read.
 const STARTED_CHECKOUT: &str = "Started Checkout";
@@ -124,13 +129,33 @@ struct Order {
 /// A Klaviyo event the rules read.
 #[derive(Debug, Clone)]
 struct Event {
-    metric: String,
-    kind: Option<String>,
-    channel: Option<String>,
+    // Interned: a handful of distinct values shared by millions of events.
+    metric: Arc<str>,
+    kind: Option<Arc<str>>,
+    channel: Option<Arc<str>>,
     at: i64,
     value: Option<i128>,
     order_id: Option<i64>,
-    flow_id: Option<String>,
+    flow_id: Option<Arc<str>>,
+}
+
+/// One shared copy of each distinct string.
+#[derive(Default)]
+struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+
+    fn opt(&mut self, a: &StringArray, r: usize) -> Option<Arc<str>> {
+        a.is_valid(r).then(|| self.get(a.value(r)))
+    }
 }
 
 /// A flow of `int_flows`.
@@ -151,8 +176,8 @@ struct Flow {
 /// Candidate entry before suppression.
 #[derive(Debug, Clone)]
 struct Candidate {
-    profile: String,
-    person: String,
+    profile: Arc<str>,
+    person: Arc<str>,
     trigger_at: i64,
     source: String,
     value: Option<i128>,
@@ -167,8 +192,8 @@ struct Data {
     tz: Tz,
     cutoff: i64,
     flows: Vec<Flow>,
-    person_of: HashMap<String, String>,
-    events: HashMap<String, Vec<Event>>,
+    person_of: HashMap<Arc<str>, Arc<str>>,
+    events: HashMap<Arc<str>, Vec<Event>>,
     orders: HashMap<String, Vec<Order>>,
     order_person: HashMap<i64, String>,
     left_censored: std::collections::HashSet<String>,
@@ -176,7 +201,7 @@ struct Data {
     /// (profile, channel) → intervals (from, to, subscribed).
     consent: HashMap<(String, String), Vec<Interval>>,
     /// person → (snapshot date days, tier), sorted.
-    rfm: HashMap<String, Vec<(i32, String)>>,
+    rfm: HashMap<String, Vec<(i32, Arc<str>)>>,
     buckets: HashMap<String, i64>,
     /// profile → first email suppression.
     suppressed_from: HashMap<String, i64>,
@@ -233,48 +258,60 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
             });
         }
     }
+    let mut strings = Interner::default();
     let mut person_of = HashMap::new();
     let ids = "select identifier_value, person_key from int_person_identifier \
                where identifier_type = 'klaviyo_profile_id' and not coalesce(is_blocked, false)";
-    for b in query(ctx, ids).await? {
-        let (v, p) = (text(&b, 0)?, text(&b, 1)?);
+    for_each_batch(ctx, ids, |b| {
+        let (v, p) = (text(b, 0)?, text(b, 1)?);
         for r in 0..b.num_rows() {
-            if let (Some(v), Some(p)) = (opt_str(&v, r), opt_str(&p, r)) {
-                person_of.insert(v, p);
+            if v.is_valid(r) && p.is_valid(r) {
+                person_of.insert(Arc::from(v.value(r)), Arc::from(p.value(r)));
             }
         }
-    }
-    let mut events: HashMap<String, Vec<Event>> = HashMap::new();
+        Ok(())
+    })
+    .await?;
+    let mut events: HashMap<Arc<str>, Vec<Event>> = HashMap::new();
     let mut latest_event = i64::MIN;
     let mut data_start = i64::MAX;
-    for b in query(ctx, EVENTS_SQL).await? {
-        let t: Vec<StringArray> = [0, 1, 2, 3, 6, 7].iter().map(|i| text(&b, *i)).collect::<Result<_>>()?;
-        let (at, value) = (micros(&b, 4)?, money(&b, 5)?);
+    for_each_batch(ctx, EVENTS_SQL, |b| {
+        let t: Vec<StringArray> = [0, 1, 2, 3, 6, 7].iter().map(|i| text(b, *i)).collect::<Result<_>>()?;
+        let (at, value) = (micros(b, 4)?, money(b, 5)?);
         for r in 0..b.num_rows() {
             latest_event = latest_event.max(at.value(r));
             data_start = data_start.min(at.value(r));
-            events.entry(t[0].value(r).to_string()).or_default().push(Event {
-                metric: t[1].value(r).to_string(),
-                kind: opt_str(&t[2], r),
-                channel: opt_str(&t[3], r),
+            let profile = t[0].value(r);
+            let event = Event {
+                metric: strings.get(t[1].value(r)),
+                kind: strings.opt(&t[2], r),
+                channel: strings.opt(&t[3], r),
                 at: at.value(r),
                 value: value.is_valid(r).then(|| value.value(r)),
-                order_id: opt_str(&t[4], r).and_then(|v| v.trim().parse().ok()),
-                flow_id: opt_str(&t[5], r),
-            });
+                order_id: t[4].is_valid(r).then(|| t[4].value(r).trim().parse().ok()).flatten(),
+                flow_id: strings.opt(&t[5], r),
+            };
+            match events.get_mut(profile) {
+                Some(v) => v.push(event),
+                None => {
+                    events.insert(Arc::from(profile), vec![event]);
+                }
+            }
         }
-    }
+        Ok(())
+    })
+    .await?;
     for v in events.values_mut() {
         v.sort_by_key(|e| e.at);
     }
     let mut orders: HashMap<String, Vec<Order>> = HashMap::new();
     let mut order_person = HashMap::new();
     let mut latest_order = i64::MIN;
-    for b in query(ctx, ORDERS_SQL).await? {
-        let person = text(&b, 0)?;
-        let (id, at, q) = (int(&b, 1)?, micros(&b, 2)?, boolean(&b, 3)?);
-        let (net, margin, contribution) = (money(&b, 4)?, money(&b, 5)?, money(&b, 6)?);
-        let seq = int(&b, 7)?;
+    for_each_batch(ctx, ORDERS_SQL, |b| {
+        let person = text(b, 0)?;
+        let (id, at, q) = (int(b, 1)?, micros(b, 2)?, boolean(b, 3)?);
+        let (net, margin, contribution) = (money(b, 4)?, money(b, 5)?, money(b, 6)?);
+        let seq = int(b, 7)?;
         for r in 0..b.num_rows() {
             latest_order = latest_order.max(at.value(r));
             data_start = data_start.min(at.value(r));
@@ -290,7 +327,9 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
                 seq: seq.is_valid(r).then(|| seq.value(r)),
             });
         }
-    }
+        Ok(())
+    })
+    .await?;
     for v in orders.values_mut() {
         v.sort_by_key(|o| (o.at, o.id));
     }
@@ -313,9 +352,9 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
     let mut consent: HashMap<(String, String), Vec<Interval>> = HashMap::new();
     let sql = "select identifier_value, channel, status, valid_from, valid_to from int_consent_history \
                where platform = 'klaviyo' and identifier_type = 'klaviyo_profile_id'";
-    for b in query(ctx, sql).await? {
-        let (v, ch, st) = (text(&b, 0)?, text(&b, 1)?, text(&b, 2)?);
-        let (from, to) = (micros(&b, 3)?, micros(&b, 4)?);
+    for_each_batch(ctx, sql, |b| {
+        let (v, ch, st) = (text(b, 0)?, text(b, 1)?, text(b, 2)?);
+        let (from, to) = (micros(b, 3)?, micros(b, 4)?);
         for r in 0..b.num_rows() {
             consent.entry((v.value(r).to_string(), ch.value(r).to_string())).or_default().push((
                 from.value(r),
@@ -323,14 +362,18 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
                 st.value(r) == "subscribed",
             ));
         }
-    }
-    let mut rfm: HashMap<String, Vec<(i32, String)>> = HashMap::new();
-    for b in query(ctx, "select person_key, snapshot_date, rfm_tier from fct_rfm_snapshot").await? {
-        let (p, d, t) = (text(&b, 0)?, columns::days(&b, 1)?, text(&b, 2)?);
+        Ok(())
+    })
+    .await?;
+    let mut rfm: HashMap<String, Vec<(i32, Arc<str>)>> = HashMap::new();
+    for_each_batch(ctx, "select person_key, snapshot_date, rfm_tier from fct_rfm_snapshot", |b| {
+        let (p, d, t) = (text(b, 0)?, columns::days(b, 1)?, text(b, 2)?);
         for r in 0..b.num_rows() {
-            rfm.entry(p.value(r).to_string()).or_default().push((d.value(r), t.value(r).to_string()));
+            rfm.entry(p.value(r).to_string()).or_default().push((d.value(r), strings.get(t.value(r))));
         }
-    }
+        Ok(())
+    })
+    .await?;
     for v in rfm.values_mut() {
         v.sort();
     }
@@ -403,12 +446,12 @@ fn candidates(d: &Data, flow: &Flow) -> Vec<Candidate> {
                 trigger_at: e.at,
                 source,
                 value,
-                trigger_order: e.order_id.filter(|_| e.metric == PLACED_ORDER),
+                trigger_order: e.order_id.filter(|_| &*e.metric == PLACED_ORDER),
             })
         };
         let within =
-            |metric: &str, from: i64, to: i64| evs.iter().any(|x| x.metric == metric && x.at >= from && x.at <= to);
-        let orders = d.orders.get(person).map(Vec::as_slice).unwrap_or_default();
+            |metric: &str, from: i64, to: i64| evs.iter().any(|x| &*x.metric == metric && x.at >= from && x.at <= to);
+        let orders = d.orders.get(&**person).map(Vec::as_slice).unwrap_or_default();
         match flow.flow_type.as_str() {
             "welcome" => {
                 if let Some(e) = evs.iter().find(|e| {
@@ -426,7 +469,7 @@ fn candidates(d: &Data, flow: &Flow) -> Vec<Candidate> {
                     "browse_abandonment" => (VIEWED_PRODUCT, Some(ADDED_TO_CART)),
                     _ => (BACK_IN_STOCK, None),
                 };
-                for e in evs.iter().filter(|e| e.metric == metric) {
+                for e in evs.iter().filter(|e| &*e.metric == metric) {
                     if unless.is_some_and(|u| within(u, e.at, e.at + HOUR)) {
                         continue;
                     }
@@ -434,16 +477,16 @@ fn candidates(d: &Data, flow: &Flow) -> Vec<Candidate> {
                 }
             }
             "post_purchase_first" | "cross_sell" | "post_purchase_repeat" | "replenishment" | "winback" => {
-                for e in evs.iter().filter(|e| e.metric == PLACED_ORDER) {
+                for e in evs.iter().filter(|e| &*e.metric == PLACED_ORDER) {
                     let Some(id) = e.order_id else { continue };
-                    if d.order_person.get(&id) != Some(person) {
+                    if d.order_person.get(&id).map(String::as_str) != Some(&**person) {
                         continue;
                     }
                     let Some(o) = orders.iter().find(|o| o.id == id) else { continue };
                     if !o.qualifying {
                         continue;
                     }
-                    let first = o.seq == Some(1) && !d.left_censored.contains(person);
+                    let first = o.seq == Some(1) && !d.left_censored.contains(&**person);
                     let keep = match flow.flow_type.as_str() {
                         "post_purchase_first" | "cross_sell" => first,
                         "post_purchase_repeat" => !first,
@@ -526,7 +569,7 @@ fn rows(d: &Data) -> Vec<Row> {
         // A launch inside the data (not the data's own start) or a stop: the trigger rule also
         // runs on the off side, for the difference-in-differences fallback (models.md 3.4 F1).
         let launched = live_from - d.data_start >= OFF_SPAN;
-        let mut last: Option<(String, i64)> = None;
+        let mut last: Option<(Arc<str>, i64)> = None;
         let mut kept: Vec<(Candidate, bool)> = Vec::new();
         for c in candidates(d, flow) {
             let entry_at = c.trigger_at + flow.delay;
@@ -536,7 +579,7 @@ fn rows(d: &Data) -> Vec<Row> {
             if !(live || off) || entry_at > d.cutoff {
                 continue;
             }
-            let orders = d.orders.get(&c.person).map(Vec::as_slice).unwrap_or_default();
+            let orders = d.orders.get(&*c.person).map(Vec::as_slice).unwrap_or_default();
             if flow.exits_on_order && flow.delay > 0 && orders.iter().any(|o| o.at > c.trigger_at && o.at <= entry_at) {
                 continue;
             }
@@ -556,7 +599,9 @@ fn rows(d: &Data) -> Vec<Row> {
 fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row {
     let entry_at = c.trigger_at + flow.delay;
     let entry_date = local_days(d.tz, entry_at);
-    let reach = |ch: &str| reachable(d, &c.profile, ch, entry_at);
+    let reach_at =
+        if c.trigger_order.is_some() { entry_at.max(c.trigger_at + CHECKOUT_CONSENT_GRACE) } else { entry_at };
+    let reach = |ch: &str| reachable(d, &c.profile, ch, reach_at);
     let (reachable_email, reachable_sms) = (reach("email"), reach("sms"));
     let on = |ch: &str| {
         if ch == "email" {
@@ -581,7 +626,7 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
         bucket = if assignment == "hash_bucket" {
             Some(hash_bucket(&flow.key, &c.person))
         } else {
-            d.buckets.get(&c.profile).copied()
+            d.buckets.get(&*c.profile).copied()
         };
         held_out = bucket.is_some_and(|b| b < *pct);
     }
@@ -593,7 +638,7 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
         (false, true, _) => (Some("T"), None),
         (false, false, _) => (Some("C"), Some("natural_unreachable")),
     };
-    let orders = d.orders.get(&c.person).map(Vec::as_slice).unwrap_or_default();
+    let orders = d.orders.get(&*c.person).map(Vec::as_slice).unwrap_or_default();
     let q = |o: &&Order| o.qualifying && Some(o.id) != c.trigger_order;
     let sum =
         |from: i64, to: i64| orders.iter().filter(q).filter(|o| o.at >= from && o.at < to).map(|o| o.net).sum::<i128>();
@@ -609,9 +654,9 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
     let last_order = orders.iter().filter(|o| o.qualifying && o.at < entry_at).map(|o| o.at).max();
     let rfm_tier = d
         .rfm
-        .get(&c.person)
+        .get(&*c.person)
         .and_then(|v| v.iter().rev().find(|(s, _)| *s < entry_date))
-        .map_or_else(|| "prospect".to_string(), |(_, t)| t.clone());
+        .map_or_else(|| "prospect".to_string(), |(_, t)| t.to_string());
     let band = match flow.flow_type.as_str() {
         "abandoned_checkout" | "abandoned_cart" | "browse_abandonment" | "price_drop" => Some(match c.value {
             None => "unknown".to_string(),
@@ -753,8 +798,8 @@ fn batch(d: &Data, rows: &[Row]) -> Result<RecordBatch> {
         s(&|r| Some(flow(r).key.clone())),
         s(&|r| Some(flow(r).flow_type.clone())),
         s(&|r| Some(flow(r).channels.join("|"))),
-        s(&|r| Some(r.c.person.clone())),
-        s(&|r| Some(r.c.profile.clone())),
+        s(&|r| Some(r.c.person.to_string())),
+        s(&|r| Some(r.c.profile.to_string())),
         t(&|r| Some(r.c.trigger_at)),
         t(&|r| Some(r.entry_at)),
         Arc::new(Date32Array::from(rows.iter().map(|r| r.entry_date).collect::<Vec<_>>())),
