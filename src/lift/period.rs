@@ -43,6 +43,15 @@ pub struct Interval {
     pub high: f64,
 }
 
+impl Interval {
+    /// A bootstrap interval is unstable when either bound is further than
+    /// [`CI_UNSTABLE_SHARE`] of the analytic width from the analytic bound.
+    pub fn unstable_against(&self, analytic: &Interval) -> bool {
+        let width = analytic.high - analytic.low;
+        (self.low - analytic.low).abs().max((self.high - analytic.high).abs()) > CI_UNSTABLE_SHARE * width
+    }
+}
+
 /// Everything one flow-period reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodLift {
@@ -142,9 +151,9 @@ pub fn estimate_period(entries: &[PeriodEntry], replicates: usize, seed: u64, th
         let persons = entries.iter().map(|e| e.person as usize + 1).max().unwrap_or(0);
         if let Some((low, high)) = bootstrap_interval(&boot, n, persons, replicates, seed, threads) {
             bootstrapped = true;
-            let width = a.high - a.low;
-            ci_unstable = (low - a.low).abs().max((high - a.high).abs()) > CI_UNSTABLE_SHARE * width;
-            revenue = Some(Interval { value: a.value, low, high });
+            let b = Interval { value: a.value, low, high };
+            ci_unstable = b.unstable_against(&a);
+            revenue = Some(b);
         }
     }
     let of = |k: usize| estimate(entries, &strata, n, |e| e.y[k]);

@@ -668,10 +668,10 @@ fn did_change(l: &Loaded, flow: &Flow, row: &mut Row, start: NaiveDate, end: Nai
     row.grade = "C";
     let mut lift = fallback_lift(treated.len(), observed, observed - value, analytic);
     if let Some((lo, hi)) = bootstrapped {
-        lift.revenue = Some(Interval { value, low: lo * n, high: hi * n });
+        let b = Interval { value, low: lo * n, high: hi * n };
+        lift.ci_unstable = b.unstable_against(&analytic);
+        lift.revenue = Some(b);
         lift.bootstrapped = true;
-        lift.ci_unstable = (lo * n - analytic.low).abs().max((hi * n - analytic.high).abs())
-            > period::CI_UNSTABLE_SHARE * (analytic.high - analytic.low);
     }
     row.lift = Some(lift);
 }

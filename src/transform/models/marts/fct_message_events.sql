@@ -13,9 +13,10 @@
 -- `$message` (deleted campaign, consent events) is `unknown`. The message properties
 -- ($machine_open, Bot Click, URL, Segment Count, Bounce Type) come from staging.
 --
--- Scale: joins put the small table on the left (profiles, identity, campaign messages, the
--- day-by-day cost table): DataFusion builds a hash join's table from its left input when it has no
--- statistics to choose by, and the events must stream through, never be held.
+-- Scale: joins are written with the small table on the left (profiles, identity, campaign
+-- messages, the day-by-day cost table), the side DataFusion builds its hash table from unless its
+-- statistics estimates swap the inputs; they still do for the profile and campaign-message joins
+-- (DECISIONS D30), so the events are not yet guaranteed to stream through.
 with settings as (
     select
         max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz
