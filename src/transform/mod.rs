@@ -49,7 +49,11 @@ pub fn session_with_memory(storage: &Storage, memory_mib: Option<u64>) -> Result
         builder = builder.with_memory_pool(Arc::new(FairSpillPool::new((mib * 1024 * 1024) as usize)));
     }
     let runtime = builder.build_arc().map_err(|e| Error::Internal(format!("DataFusion runtime: {e}")))?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    let mut config = SessionConfig::new();
+    // Every join's build side is written in the SQL (the smaller input on the left): DataFusion's
+    // statistics-driven swap misjudges sizes after a join and would build from the events (D30).
+    config.options_mut().optimizer.join_reordering = false;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     udf::register(&ctx);
     let url = url::Url::parse(STORE_URL).map_err(|e| Error::Internal(e.to_string()))?;
     ctx.runtime_env().register_object_store(&url, storage.object_store());

@@ -59,8 +59,9 @@ klaviyo_events as (
         e.event_id as change_source_id,
         cm.metric_name as change_detail,
         0 as source_rank
-    from stg_klaviyo__events as e
-    join consent_metrics as cm on cm.metric_id = e.metric_id
+    -- The few consent metrics are the join's build side; the events stream past them.
+    from consent_metrics as cm
+    join stg_klaviyo__events as e on cm.metric_id = e.metric_id
     where e.profile_id is not null
 ),
 
@@ -142,8 +143,8 @@ ordered as (
             partition by c.platform, c.identifier_value, c.channel
             order by c.changed_at, c.source_rank, c.change_source_id
         ) as previous_status
-    from changes as c
-    join status_map as sm on sm.raw_status = c.raw_status
+    from status_map as sm
+    join changes as c on sm.raw_status = c.raw_status
     where c.changed_at is not null
 ),
 
@@ -199,8 +200,8 @@ final as (
         i.change_source,
         i.change_source_id,
         i.change_detail
-    from intervals as i
-    left join subjects as sj on sj.platform = i.platform and sj.identifier_value = i.identifier_value
+    from subjects as sj
+    right join intervals as i on sj.platform = i.platform and sj.identifier_value = i.identifier_value
 )
 
 select * from final

@@ -343,8 +343,8 @@ acquisition as (
 -- The person's tier in the latest month-end snapshot (persons never scored: NULL).
 rfm_current as (
     select r.person_key, r.rfm_tier, r.snapshot_date
-    from fct_rfm_snapshot as r
-    join (select max(snapshot_date) as snapshot_date from fct_rfm_snapshot) as l on l.snapshot_date = r.snapshot_date
+    from (select max(snapshot_date) as snapshot_date from fct_rfm_snapshot) as l
+    join fct_rfm_snapshot as r on l.snapshot_date = r.snapshot_date
 ),
 
 joined as (

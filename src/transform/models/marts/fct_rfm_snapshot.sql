@@ -37,8 +37,8 @@ scores as (
               + (case when c.m3 < cast(b.monetary as double) then 1 else 0 end)
               + (case when c.m4 < cast(b.monetary as double) then 1 else 0 end)
         end as m_score
-    from int_rfm_person_snapshots b
-    left join cut c on c.snapshot_date = b.snapshot_date
+    from cut c
+    right join int_rfm_person_snapshots b on c.snapshot_date = b.snapshot_date
 ),
 
 tiers as (

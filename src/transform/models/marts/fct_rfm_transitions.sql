@@ -49,8 +49,8 @@ revenue as (
         m.to_snapshot_date,
         m.person_key,
         sum(o.net_revenue) as net_revenue
-    from moves m
-    join int_cohort_person_orders o
+    from int_cohort_person_orders o
+    join moves m
         on o.person_key = m.person_key
         and o.order_date > m.from_snapshot_date
         and o.order_date <= m.to_snapshot_date
@@ -68,8 +68,8 @@ cells as (
         max(m.to_rank) as to_rank,
         count(*) as customers,
         sum(coalesce(r.net_revenue, 0)) as net_revenue_between
-    from moves m
-    left join revenue r
+    from revenue r
+    right join moves m
         on r.period_grain = m.period_grain
         and r.from_snapshot_date = m.from_snapshot_date
         and r.to_snapshot_date = m.to_snapshot_date

@@ -90,6 +90,7 @@ select
     ps.acquisition_channel_group,
     ps.first_order_offer_type,
     ps.is_left_censored
-from measures m
-join persons ps on ps.person_key = m.person_key
+-- Persons (one row each) are the join's build side; the person-month measures stream.
+from persons ps
+join measures m on ps.person_key = m.person_key
 order by m.snapshot_date, m.person_key
