@@ -6,67 +6,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::NaiveDate;
 use common::*;
-use lifecycle_etl::config::Job;
-use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
-use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::simulate::model::SimTruth;
-use lifecycle_etl::simulate::store::SimStore;
-use lifecycle_etl::simulate::{Causal, SimConfig, generate};
+use lifecycle_etl::simulate::{Causal, SimConfig};
 use lifecycle_etl::storage::Storage;
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-/// Generates `cfg`, serves it from both fakes, syncs and transforms; returns the truth and the
-/// storage (the folder lives as long as the returned guard).
-async fn run_brand(cfg: &SimConfig) -> (SimTruth, Storage, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    if let Ok(keep) = std::env::var("LCE_LIFT_KEEP") {
-        // Development: keep the brand's folder for looking at it afterwards.
-        let keep = format!("{keep}/{}", cfg.seed);
-        println!("brand folder: {keep}");
-        let _ = std::fs::remove_dir_all(&keep);
-        std::fs::create_dir_all(&keep).unwrap();
-        return run_in(cfg, Path::new(&keep), dir).await;
-    }
-    let path = dir.path().to_path_buf();
-    run_in(cfg, &path, dir).await
-}
-
-async fn run_in(cfg: &SimConfig, root: &Path, guard: tempfile::TempDir) -> (SimTruth, Storage, tempfile::TempDir) {
-    let dir = root;
-    let truth = generate(cfg, &dir.join("sim")).unwrap();
-    let store = SimStore::open(dir.join("sim")).unwrap();
-    let klaviyo = lifecycle_etl::fake::klaviyo::serve(store.clone(), fake_config()).await.unwrap();
-    let (shopify, control) = lifecycle_etl::fake::shopify::serve(store, ShopifyFakeConfig::default()).await.unwrap();
-    let job = job(dir, &klaviyo.base_url(), &shopify.base_url(), cfg.start_date);
-    let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
-    let storage = Storage::open(&job.file.storage, &secrets).unwrap();
-    run_ok(&job, &secrets, Steps::All, control.clock().now()).await;
-    (truth, storage, guard)
-}
-
-fn job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate) -> Job {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let text = format!(
-        "[job]\nname = \"liftbrand\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n\
-         [storage]\nurl = \"file://{data}\"\n[run]\nlock_ttl_seconds = 30\nbatch_rows = 20000\n\
-         [sources.klaviyo]\nbase_url = \"{klaviyo_url}\"\napi_key_env = \"{API_KEY_ENV}\"\nstart_date = \"{start}\"\n\
-         {TEST_RATE_LIMITS}\
-         [sources.shopify]\nbase_url = \"{shopify_url}\"\naccess_token_env = \"{SHOPIFY_TOKEN_ENV}\"\n\
-         start_date = \"{start}\"\n[sources.shopify.bulk]\nthreshold_days = 2\npoll_interval_ms = 20\n\
-         timeout_seconds = 60\nmin_window_minutes = 60\n",
-        data = data.display()
-    );
-    let path = dir.join("liftbrand.toml");
-    std::fs::write(&path, text).unwrap();
-    Job::load(&path).unwrap()
 }
 
 /// One `all`-channel month of a flow.
@@ -178,6 +126,7 @@ async fn holdout_flows_recover_the_true_incremental_revenue() {
             ],
             flow_launch_day: Vec::new(),
             base_multiplier: 2.0,
+            incidents: Vec::new(),
         },
     };
     let (truth, storage, _dir) = run_brand(&cfg).await;
@@ -269,6 +218,7 @@ async fn confounded_consent_shows_in_the_placebo_and_a_launch_reads_by_f1() {
             // Welcome goes live on day 120 with no holdout: only a before/after comparison is left.
             flow_launch_day: vec![("welcome".into(), 120)],
             base_multiplier: 1.0,
+            incidents: Vec::new(),
         },
     };
     let (truth, storage, _dir) = run_brand(&cfg).await;

@@ -13,6 +13,26 @@ pub struct Inputs<'a> {
     /// (email consent, sms consent, profiles)
     pub consent: &'a [(String, String, i64)],
     pub runs: &'a [RunManifest],
+    /// This month's rows of `fct_anomalies`, oldest first.
+    pub anomalies: &'a [Anomaly],
+    /// The reporting currency (ISO code), for revenue figures.
+    pub currency: &'a str,
+}
+
+/// One breach of `fct_anomalies`, with its flow's name.
+#[derive(Debug, Clone)]
+pub struct Anomaly {
+    pub date: String,
+    pub metric: String,
+    pub flow_name: Option<String>,
+    pub platform: Option<String>,
+    pub channel: Option<String>,
+    pub observed: f64,
+    pub expected: Option<f64>,
+    pub robust_z: Option<f64>,
+    pub severity: String,
+    pub rule: String,
+    pub episode_start: String,
 }
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#1d2733}\
@@ -45,6 +65,8 @@ pub fn render(i: &Inputs<'_>) -> String {
         h.push_str("</table>");
     }
 
+    h.push_str(&anomaly_table(i.anomalies, i.currency));
+
     h.push_str("<h2>Events per month</h2>");
     let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
     for (m, _, n) in i.monthly {
@@ -75,8 +97,76 @@ pub fn render(i: &Inputs<'_>) -> String {
     h.push_str("</table>");
     h.push_str(
         "<p class=\"muted\">Flow contribution (modeled lift beside last-click), retention, RFM movement, \
-         the flow audit and anomalies are added to this page as their marts are built.</p></body></html>",
+         and the flow audit are added to this page as their marts are built.</p></body></html>",
     );
+    h
+}
+
+/// What a metric of `fct_anomalies` is, for a reader.
+fn metric_label(metric: &str) -> &str {
+    match metric {
+        "unsubscribes" => "Unsubscribes",
+        "unsub_rate" => "Unsubscribe rate",
+        "spam_complaints" => "Spam complaints",
+        "bounces" => "Bounces",
+        "flow_sends" => "Flow sends",
+        "coverage_ratio" => "Share of entrants messaged",
+        "flow_click_to_order_rate" => "Click-to-order rate",
+        "shop_orders" => "Shop orders",
+        "shop_net_revenue" => "Shop net revenue",
+        "checkout_conversion" => "Checkout conversion",
+        other => other,
+    }
+}
+
+fn metric_value(metric: &str, v: f64, currency: &str) -> String {
+    match metric {
+        "unsub_rate" | "coverage_ratio" | "flow_click_to_order_rate" | "checkout_conversion" => {
+            format!("{:.2} %", v * 100.0)
+        }
+        "shop_net_revenue" => format!("{} {}", esc(currency), thousands(v.round() as i64)),
+        _ => thousands(v.round() as i64),
+    }
+}
+
+fn anomaly_table(rows: &[Anomaly], currency: &str) -> String {
+    let mut h = String::from("<h2>Anomalies this month</h2>");
+    if rows.is_empty() {
+        h.push_str(
+            "<p class=\"muted\">No monitored series broke from its recent pattern this month (robust z-score \
+             against the 28 days before, with weekday seasonality; series below their volume gates are not scored).</p>",
+        );
+        return h;
+    }
+    h.push_str(
+        "<p class=\"muted\">Days on which a monitored series broke from the 28 days before it (robust z-score with \
+         weekday seasonality, |z| ≥ 3.5; a flow that sends nothing two days running is flagged by rule).</p>\
+         <table><tr><th>Date</th><th>Series</th><th>Where</th><th>Observed</th><th>Expected</th><th>z</th>\
+         <th>Severity</th><th>Since</th></tr>",
+    );
+    for a in rows {
+        let place = match (&a.flow_name, &a.platform, &a.channel) {
+            (Some(f), _, _) => format!("flow {}", esc(f)),
+            (None, Some(p), Some(c)) => format!("{} {}", esc(p), esc(c)),
+            (None, Some(p), None) => esc(p),
+            _ => String::new(),
+        };
+        let severity = if a.rule == "flow_suppressed" { "critical (no sends)".to_string() } else { a.severity.clone() };
+        let class = if matches!(a.severity.as_str(), "high" | "critical") { " class=\"bad\"" } else { "" };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{place}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td{class}>{}</td><td>{}</td></tr>",
+            esc(&a.date),
+            esc(metric_label(&a.metric)),
+            metric_value(&a.metric, a.observed, currency),
+            a.expected.map(|e| metric_value(&a.metric, e, currency)).unwrap_or_default(),
+            a.robust_z.map(|z| format!("{z:+.1}")).unwrap_or_default(),
+            esc(&severity),
+            esc(&a.episode_start),
+        );
+    }
+    h.push_str("</table>");
     h
 }
 
@@ -140,7 +230,23 @@ mod tests {
             monthly: &[("2026-01".into(), "Opened Email".into(), 1200)],
             consent: &[],
             runs: &[],
+            anomalies: &[Anomaly {
+                date: "2026-01-13".into(),
+                metric: "flow_sends".into(),
+                flow_name: Some("Abandoned <Cart>".into()),
+                platform: Some("klaviyo".into()),
+                channel: None,
+                observed: 0.0,
+                expected: Some(41.2),
+                robust_z: Some(-6.4),
+                severity: "critical".into(),
+                rule: "flow_suppressed".into(),
+                episode_start: "2026-01-12".into(),
+            }],
+            currency: "USD",
         });
+        assert!(page.contains("flow Abandoned &lt;Cart&gt;") && page.contains("critical (no sends)"));
+        assert!(page.contains("<td class=\"n\">-6.4</td>") && page.contains("<td class=\"n\">41</td>"));
         assert!(page.contains("j&lt;b&gt;") && page.contains("1,200") && page.contains("<svg"));
         assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
     }

@@ -9,8 +9,8 @@ mod html;
 
 use std::path::Path;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;
 
 use crate::config::Job;
@@ -28,9 +28,13 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
         return Err(Error::config(format!("--month {m}: expected YYYY-MM")));
     }
     let ctx = transform::session(storage)?;
-    for (layer, name) in
-        [("staging", "stg_klaviyo__events"), ("staging", "stg_klaviyo__metrics"), ("staging", "stg_klaviyo__profiles")]
-    {
+    for (layer, name) in [
+        ("staging", "stg_klaviyo__events"),
+        ("staging", "stg_klaviyo__metrics"),
+        ("staging", "stg_klaviyo__profiles"),
+        ("intermediate", "int_flows"),
+        ("marts", "fct_anomalies"),
+    ] {
         let contract = crate::contract::model(layer, name)?;
         let files = publish::current(storage, layer, name).await?.map(|c| c.files).unwrap_or_default();
         transform::register_files(&ctx, storage, name, &files, contract.arrow_schema()).await?;
@@ -74,6 +78,7 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
             ));
         }
     }
+    let anomalies = anomalies(&ctx, &month).await?;
     let runs = manifest::run_manifests(storage).await?;
     let page = html::render(&html::Inputs {
         job: job.name(),
@@ -81,6 +86,8 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
         monthly: &rows,
         consent: &consent_rows,
         runs: &runs,
+        anomalies: &anomalies,
+        currency: &job.file.job.reporting_currency,
     });
 
     let rel = format!("reports/{month}/dashboard.html");
@@ -91,6 +98,46 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
         location = out.display().to_string();
     }
     Ok(location)
+}
+
+/// The month's rows of `fct_anomalies` with their flow's name, oldest first.
+async fn anomalies(ctx: &SessionContext, month: &str) -> Result<Vec<html::Anomaly>> {
+    let month = month.replace('\'', "");
+    let sql = format!(
+        "select arrow_cast(cast(a.detection_date as varchar), 'Utf8') as day, arrow_cast(a.metric, 'Utf8') as metric, \
+                arrow_cast(f.flow_name, 'Utf8') as flow_name, arrow_cast(a.platform, 'Utf8') as platform, \
+                arrow_cast(a.channel, 'Utf8') as channel, a.observed, a.expected, a.robust_z, \
+                arrow_cast(a.severity, 'Utf8') as severity, arrow_cast(a.rule, 'Utf8') as rule, \
+                arrow_cast(cast(a.episode_start_date as varchar), 'Utf8') as episode_start, a.series_key \
+         from int_flows as f right join fct_anomalies as a on f.flow_key = a.flow_key \
+         where to_char(a.detection_date, '%Y-%m') = '{month}' \
+         order by day, metric, a.series_key"
+    );
+    let mut out = Vec::new();
+    for b in query(ctx, &sql).await? {
+        let text = |i: usize| b.column(i).as_string::<i32>().clone();
+        let float = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();
+        let (date, metric, flow, platform, channel) = (text(0), text(1), text(2), text(3), text(4));
+        let (observed, expected, z) = (float(5), float(6), float(7));
+        let (severity, rule, start) = (text(8), text(9), text(10));
+        let opt = |a: &arrow::array::StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
+        for r in 0..b.num_rows() {
+            out.push(html::Anomaly {
+                date: date.value(r).to_string(),
+                metric: metric.value(r).to_string(),
+                flow_name: opt(&flow, r),
+                platform: opt(&platform, r),
+                channel: opt(&channel, r),
+                observed: observed.value(r),
+                expected: expected.is_valid(r).then(|| expected.value(r)),
+                robust_z: z.is_valid(r).then(|| z.value(r)),
+                severity: severity.value(r).to_string(),
+                rule: rule.value(r).to_string(),
+                episode_start: start.value(r).to_string(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {

@@ -27,7 +27,9 @@ use rand_distr::{Distribution, Poisson};
 use super::catalog::{self, Calendar};
 use super::keyed;
 use super::life::{self, FlowAcc, Kind, Output, PersonKey, World};
-use super::model::{FlowTruth, SimConsentChange, SimCustomer, SimEvent, SimOrder, SimProfile, SimTotals, SimTruth};
+use super::model::{
+    FlowTruth, Incident, SimConsentChange, SimCustomer, SimEvent, SimOrder, SimProfile, SimTotals, SimTruth,
+};
 use super::store::{Entity, StoreWriter};
 
 pub use super::life::CONSENT_BASELINE_MULTIPLIER;
@@ -68,6 +70,9 @@ pub struct Causal {
     pub flow_launch_day: Vec<(String, i64)>,
     /// Scales every flow's baseline window-purchase probability (more signal for small brands).
     pub base_multiplier: f64,
+    /// Operational incidents planted in the brand ([`Incident::planted`] by default; empty for
+    /// tests that calibrate against the undisturbed brand).
+    pub incidents: Vec<Incident>,
 }
 
 impl Default for Causal {
@@ -80,6 +85,7 @@ impl Default for Causal {
             flow_holdout_pct: Vec::new(),
             flow_launch_day: Vec::new(),
             base_multiplier: 1.0,
+            incidents: Incident::planted(),
         }
     }
 }
@@ -133,6 +139,7 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
     world.consent_confounding = cfg.causal.consent_confounding;
     world.background_confounding = cfg.causal.background_confounding;
     world.consent_selection = cfg.causal.consent_selection;
+    world.incidents = cfg.causal.incidents.clone();
     let mut acc = vec![FlowAcc::default(); world.flows.len()];
     let mut batch = Batch { items: Vec::new(), metric_names };
 
@@ -178,7 +185,7 @@ pub fn generate(cfg: &SimConfig, out: &Path) -> io::Result<SimTruth> {
             exit_on_order: f.exit_on_order,
         })
         .collect();
-    let truth = SimTruth { seed, scale: cfg.scale, totals, flows };
+    let truth = SimTruth { seed, scale: cfg.scale, totals, flows, incidents: cfg.causal.incidents.clone() };
     writer.write_truth(&truth)?;
     Ok(truth)
 }

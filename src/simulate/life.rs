@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, LogNormal};
@@ -23,8 +23,8 @@ use serde_json::{Map, Value, json};
 use super::catalog::{self, Calendar, CampaignSpec, FlowKind, FlowSpec, M};
 use super::keyed;
 use super::model::{
-    ConsentState, SimConsentChange, SimCustomer, SimEvent, SimOrder, SimOrderLine, SimProduct, SimProfile, SimRefund,
-    SimRefundLine,
+    ConsentState, Incident, SimConsentChange, SimCustomer, SimEvent, SimOrder, SimOrderLine, SimProduct, SimProfile,
+    SimRefund, SimRefundLine,
 };
 
 /// Baseline purchase probabilities are multiplied by this for profiles subscribed to email at
@@ -50,6 +50,7 @@ pub struct World {
     pub consent_confounding: f64,
     pub background_confounding: f64,
     pub consent_selection: f64,
+    pub incidents: Vec<Incident>,
     event_salt: u64,
 }
 
@@ -73,12 +74,37 @@ impl World {
             consent_confounding: CONSENT_BASELINE_MULTIPLIER,
             background_confounding: 1.0,
             consent_selection: 0.0,
+            incidents: Vec::new(),
             event_salt: keyed::key(seed, "event-id", &[]),
         }
     }
 
     fn flow(&self, kind: FlowKind) -> usize {
         self.flows.iter().position(|f| f.kind == kind).expect("every kind has a flow")
+    }
+
+    /// The extra unsubscribe chance of a marketing email delivered on local date `d`.
+    fn unsubscribe_spike(&self, d: NaiveDate) -> Option<f64> {
+        self.incidents.iter().find_map(|i| match i {
+            Incident::UnsubscribeSpike { date, share } if *date == d => Some(*share),
+            _ => None,
+        })
+    }
+
+    /// Whether flow `f` is suppressed (sends nothing) on local date `d`.
+    fn flow_suppressed(&self, f: usize, d: NaiveDate) -> bool {
+        self.incidents.iter().any(|i| {
+            matches!(i, Incident::FlowSuppression { flow_type, from, to }
+                if *flow_type == self.flows[f].flow.flow_type && *from <= d && d <= *to)
+        })
+    }
+
+    /// The share of orders lost on local date `d`.
+    fn order_loss(&self, d: NaiveDate) -> Option<f64> {
+        self.incidents.iter().find_map(|i| match i {
+            Incident::ConversionDrop { from, to, share } if *from <= d && d <= *to => Some(*share),
+            _ => None,
+        })
     }
 }
 
@@ -844,7 +870,8 @@ impl<'w> Life<'w> {
                 self.email_reachable()
             }
         });
-        let treated = live && !held_out && reachable;
+        let suppressed = w.flow_suppressed(f, catalog::local_date(now));
+        let treated = live && !held_out && reachable && !suppressed;
         if treated {
             acc[f].treated += 1;
         }
@@ -892,6 +919,9 @@ impl<'w> Life<'w> {
         let f = self.entries[entry].flow;
         let spec = &w.flows[f];
         if spec.exit_on_order && self.last_order_ms > ms(self.entries[entry].at) {
+            return;
+        }
+        if w.flow_suppressed(f, catalog::local_date(now)) {
             return;
         }
         let transactional = spec.kind == FlowKind::Transactional;
@@ -1026,6 +1056,17 @@ impl<'w> Life<'w> {
             self.suppressed = true;
             self.suppressions.push((s, "SPAM_COMPLAINT"));
         }
+        // A keyed draw, so the planted incident leaves this person's random stream as it was.
+        if !transactional
+            && !self.suppressed
+            && let Some(share) = self.w.unsubscribe_spike(catalog::local_date(at))
+            && keyed::unit(self.w.seed, "incident-unsubscribe", &[self.seq, ms(at) as u64]) < share
+        {
+            let u = at + minutes(7);
+            self.set_consent(false, u, ConsentState::Unsubscribed, "Unsubscribe Link");
+            self.suppressed = true;
+            self.suppressions.push((u, "UNSUBSCRIBE"));
+        }
         true
     }
 
@@ -1060,6 +1101,14 @@ impl<'w> Life<'w> {
         let w = self.w;
         let k = self.orders.len();
         if k >= 63 {
+            return None;
+        }
+        if let Some(share) = w.order_loss(catalog::local_date(at))
+            && keyed::unit(w.seed, "incident-order", &[self.seq, ms(at) as u64]) < share
+        {
+            if matches!(source, Source::Background) {
+                self.push(at + Duration::days(3), Action::BackgroundOrder);
+            }
             return None;
         }
         let guest = self.key.kind == Kind::Guest;

@@ -15,3 +15,4 @@ mod tests;
 pub mod truth;
 
 pub use generate::{CONSENT_BASELINE_MULTIPLIER, Causal, SimConfig, generate};
+pub use model::Incident;

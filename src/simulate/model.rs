@@ -315,4 +315,36 @@ pub struct SimTruth {
     pub scale: u32,
     pub totals: SimTotals,
     pub flows: Vec<FlowTruth>,
+    /// The operational incidents planted in the brand (what anomaly detection should find).
+    #[serde(default)]
+    pub incidents: Vec<Incident>,
+}
+
+/// An operational incident planted in the simulated brand, for the anomaly detection of the
+/// monthly readout (models.md 4.14). Dates are local to the shop.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Incident {
+    /// Every marketing email delivered on `date` carries an extra `share` chance that its
+    /// recipient unsubscribes (a send to a stale, purchased or mis-targeted list).
+    UnsubscribeSpike { date: NaiveDate, share: f64 },
+    /// Flows of `flow_type` send nothing from `from` to `to` (inclusive) while their triggers keep
+    /// firing (a flow filter broken by an edit, a rate limit hit on the platform).
+    FlowSuppression { flow_type: String, from: NaiveDate, to: NaiveDate },
+    /// Orders fail with probability `share` from `from` to `to` (a checkout or payment outage);
+    /// a lost repeat purchase is tried again a few days later.
+    ConversionDrop { from: NaiveDate, to: NaiveDate, share: f64 },
+}
+
+impl Incident {
+    /// The incidents every simulated brand carries unless a test turns them off: three in
+    /// October 2026, the demo's last month, a week apart.
+    pub fn planted() -> Vec<Incident> {
+        let d = |day| NaiveDate::from_ymd_opt(2026, 10, day).expect("valid date");
+        vec![
+            Incident::UnsubscribeSpike { date: d(6), share: 0.05 },
+            Incident::FlowSuppression { flow_type: "abandoned_cart".into(), from: d(13), to: d(15) },
+            Incident::ConversionDrop { from: d(20), to: d(21), share: 0.9 },
+        ]
+    }
 }

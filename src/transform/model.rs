@@ -77,6 +77,7 @@ pub const RUST_MODELS: &[(&str, &str, RustBuild, &[&str])] = &[
     ("marts", "fct_clv_customer", super::rust::clv_marts::build_clv_customer, &["fct_orders"]),
     ("marts", "fct_clv", super::rust::clv_marts::build_clv, &["fct_orders"]),
     ("marts", "fct_repeat_purchase", super::rust::clv_marts::build_repeat_purchase, &["fct_orders"]),
+    ("marts", "fct_anomalies", super::rust::anomalies::build_anomalies, &["int_anomaly_series"]),
 ];
 
 /// Every embedded model in build order: layer by layer (staging, intermediate, marts), and within

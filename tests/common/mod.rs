@@ -11,6 +11,8 @@ use lifecycle_etl::config::{Job, Secrets};
 use lifecycle_etl::fake::FakeServer;
 use lifecycle_etl::fake::Limit;
 use lifecycle_etl::fake::klaviyo::{KlaviyoFakeConfig, KlaviyoLimits, serve};
+use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
+use lifecycle_etl::pipeline::Steps;
 use lifecycle_etl::simulate::model::SimTruth;
 use lifecycle_etl::simulate::store::SimStore;
 use lifecycle_etl::simulate::{SimConfig, generate};
@@ -352,4 +354,53 @@ pub async fn run_ok(
         assert_eq!(s.status, "ok", "{stream}: {:?}", s.error);
     }
     out
+}
+
+// A whole simulated brand through the pipeline ---------------------------------------------
+
+/// Generates `cfg`, serves it from both fakes, syncs and transforms; returns the truth and the
+/// storage (the folder lives as long as the returned guard).
+pub async fn run_brand(cfg: &SimConfig) -> (SimTruth, Storage, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    if let Ok(keep) = std::env::var("LCE_BRAND_KEEP") {
+        // Development: keep the brand's folder for looking at it afterwards.
+        let keep = format!("{keep}/{}", cfg.seed);
+        println!("brand folder: {keep}");
+        let _ = std::fs::remove_dir_all(&keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        return run_in(cfg, Path::new(&keep), dir).await;
+    }
+    let path = dir.path().to_path_buf();
+    run_in(cfg, &path, dir).await
+}
+
+async fn run_in(cfg: &SimConfig, root: &Path, guard: tempfile::TempDir) -> (SimTruth, Storage, tempfile::TempDir) {
+    let dir = root;
+    let truth = generate(cfg, &dir.join("sim")).unwrap();
+    let store = SimStore::open(dir.join("sim")).unwrap();
+    let klaviyo = lifecycle_etl::fake::klaviyo::serve(store.clone(), fake_config()).await.unwrap();
+    let (shopify, control) = lifecycle_etl::fake::shopify::serve(store, ShopifyFakeConfig::default()).await.unwrap();
+    let job = brand_job(dir, &klaviyo.base_url(), &shopify.base_url(), cfg.start_date);
+    let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
+    let storage = Storage::open(&job.file.storage, &secrets).unwrap();
+    run_ok(&job, &secrets, Steps::All, control.clock().now()).await;
+    (truth, storage, guard)
+}
+
+fn brand_job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate) -> Job {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "[job]\nname = \"simbrand\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n\
+         [storage]\nurl = \"file://{data}\"\n[run]\nlock_ttl_seconds = 30\nbatch_rows = 20000\n\
+         [sources.klaviyo]\nbase_url = \"{klaviyo_url}\"\napi_key_env = \"{API_KEY_ENV}\"\nstart_date = \"{start}\"\n\
+         {TEST_RATE_LIMITS}\
+         [sources.shopify]\nbase_url = \"{shopify_url}\"\naccess_token_env = \"{SHOPIFY_TOKEN_ENV}\"\n\
+         start_date = \"{start}\"\n[sources.shopify.bulk]\nthreshold_days = 2\npoll_interval_ms = 20\n\
+         timeout_seconds = 60\nmin_window_minutes = 60\n",
+        data = data.display()
+    );
+    let path = dir.join("simbrand.toml");
+    std::fs::write(&path, text).unwrap();
+    Job::load(&path).unwrap()
 }

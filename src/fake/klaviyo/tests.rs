@@ -216,6 +216,7 @@ fn write_store(dir: &std::path::Path) -> SimStore {
         scale: 1,
         totals: SimTotals::default(),
         flows: vec![flow_truth("FLW001", 10), flow_truth("FLW000", 0)],
+        incidents: Vec::new(),
     })
     .unwrap();
     SimStore::open(dir).unwrap()

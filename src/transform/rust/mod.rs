@@ -1,5 +1,6 @@
 //! Models written in Rust where SQL is awkward (see [`super::model::RUST_MODELS`]).
 
+pub mod anomalies;
 pub mod clv_marts;
 pub mod columns;
 pub mod contribution;

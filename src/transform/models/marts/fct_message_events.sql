@@ -14,9 +14,8 @@
 -- ($machine_open, Bot Click, URL, Segment Count, Bounce Type) come from staging.
 --
 -- Scale: joins are written with the small table on the left (profiles, identity, campaign
--- messages, the day-by-day cost table), the side DataFusion builds its hash table from unless its
--- statistics estimates swap the inputs; they still do for the profile and campaign-message joins
--- (DECISIONS D30), so the events are not yet guaranteed to stream through.
+-- messages, the day-by-day cost table): the session keeps the written join order, so that side
+-- is the hash table and the events stream through (DECISIONS D30).
 with settings as (
     select
         max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz
