@@ -12,10 +12,6 @@ use chrono::NaiveDate;
 use common::*;
 use lifecycle_etl::simulate::{Causal, Incident, SimConfig};
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
 #[derive(Debug)]
 struct Alarm {
     date: NaiveDate,

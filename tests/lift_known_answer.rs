@@ -7,15 +7,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use common::*;
 use lifecycle_etl::simulate::model::SimTruth;
 use lifecycle_etl::simulate::{Causal, SimConfig};
 use lifecycle_etl::storage::Storage;
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
 
 /// One `all`-channel month of a flow.
 #[derive(Debug)]

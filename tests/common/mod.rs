@@ -404,3 +404,7 @@ fn brand_job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate)
     std::fs::write(&path, text).unwrap();
     Job::load(&path).unwrap()
 }
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
