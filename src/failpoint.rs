@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The points that exist.
+/// The points that exist. `before_commit` is reached before each commit that carries files.
 pub const BEFORE_COMMIT: &str = "before_commit";
 
 static HITS: Mutex<Vec<(String, AtomicU64)>> = Mutex::new(Vec::new());
