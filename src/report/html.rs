@@ -1,22 +1,28 @@
-//! The dashboard's HTML: inline CSS and SVG, escaped text, no scripts or external assets.
+//! The dashboard's HTML: two views (CRM lead, CFO) in one file, switched by URL fragment with
+//! CSS alone (`#crm`, `#cfo`), inline CSS and SVG, escaped text, no scripts or external assets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+use super::data::Rows;
+use super::format::{esc, money, money_short, pct, thousands, trim};
+use super::svg::{self, Axes, Heatmap, IntervalRow, Series};
 use crate::manifest::RunManifest;
 
-pub struct Inputs<'a> {
+/// Everything the page shows; each `Rows` is the result of the matching query in `data`.
+pub struct Dashboard<'a> {
     pub job: &'a str,
     pub month: &'a str,
-    /// (month, metric name, events)
-    pub monthly: &'a [(String, String, i64)],
-    /// (email consent, sms consent, profiles)
-    pub consent: &'a [(String, String, i64)],
-    pub runs: &'a [RunManifest],
-    /// This month's rows of `fct_anomalies`, oldest first.
-    pub anomalies: &'a [Anomaly],
-    /// The reporting currency (ISO code), for revenue figures.
+    /// The latest day with data (orders or message events), `YYYY-MM-DD`.
+    pub as_of: &'a str,
     pub currency: &'a str,
+    pub contribution: &'a Rows,
+    pub retention: &'a Rows,
+    pub clv: &'a Rows,
+    pub transitions: &'a Rows,
+    pub segments: &'a Rows,
+    pub anomalies: &'a [Anomaly],
+    pub runs: &'a [RunManifest],
 }
 
 /// One breach of `fct_anomalies`, with its flow's name.
@@ -35,53 +41,398 @@ pub struct Anomaly {
     pub episode_start: String,
 }
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#1d2733}\
-h1{font-size:1.5rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #dde3ea}\
-table{border-collapse:collapse;width:100%}th,td{padding:.3rem .6rem;border-bottom:1px solid #eef1f4;text-align:left}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#66707a}.bad{color:#b3261e}\
-svg text{font:11px system-ui,sans-serif;fill:#445}";
+/// RFM tiers best first, as fct_rfm_snapshot ranks them.
+const TIERS: [&str; 12] = [
+    "Champion",
+    "Loyal",
+    "Potential Loyalist",
+    "New",
+    "Promising",
+    "Needs Attention",
+    "About to Sleep",
+    "Cannot Lose",
+    "At Risk",
+    "Hibernating",
+    "Lost",
+    "Lapsed",
+];
 
-pub fn render(i: &Inputs<'_>) -> String {
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#fafbfc}\
+main{max-width:72rem;margin:0 auto;padding:1rem 2rem 3rem}header{background:#1d2733;color:#fff;padding:1rem 2rem}\
+header h1{font-size:1.4rem;margin:0}header p{margin:.2rem 0 0;color:#c9d1d9}\
+nav{display:flex;gap:.5rem;margin-top:.8rem}nav a{color:#fff;text-decoration:none;padding:.35rem .9rem;border:1px solid #5b6b7c;border-radius:4px}\
+nav a:hover{background:#34475a}\
+h2{font-size:1.15rem;margin:2.2rem 0 .3rem;border-bottom:1px solid #dde3ea;padding-bottom:.2rem}\
+.what{color:#4f5b66;margin:.2rem 0 .7rem;max-width:60rem}\
+table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.3rem .6rem;border-bottom:1px solid #eef1f4;text-align:left;vertical-align:top}\
+th{font-weight:600;color:#3a4652;background:#f3f5f7}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+.muted{color:#66707a}.bad{color:#b3261e;font-weight:600}.good{color:#1b7f3b}\
+.grade{display:inline-block;min-width:1.4em;text-align:center;border-radius:3px;font-weight:700;color:#fff}\
+.gA{background:#1b7f3b}.gB{background:#5b8f29}.gC{background:#b7791f}.gD{background:#8a939c}\
+svg.chart{background:#fff;border:1px solid #eef1f4;margin:.3rem 0}svg text{font:11px system-ui,sans-serif;fill:#445}\
+svg text.axis{fill:#222;font-weight:600}svg line.grid{stroke:#e6e9ed}svg line.zero{stroke:#445;stroke-width:1.2}\
+section.view{display:none}section.view:target{display:block}\
+main:not(:has(section.view:target)) #crm{display:block}\
+dl.grades{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem}dl.grades dd{margin:0}";
+
+pub fn render(d: &Dashboard<'_>) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Lifecycle Performance Dashboard — {job} — {month}</title>\
-         <style>{STYLE}</style></head><body><h1>Lifecycle Performance Dashboard</h1>\
-         <p class=\"muted\">Job <b>{job}</b> · month <b>{month}</b> · generated {now} UTC</p>",
-        job = esc(i.job),
-        month = esc(i.month),
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Lifecycle Performance Dashboard — {job} — {month}</title><style>{STYLE}</style></head><body>\
+         <header><h1>Lifecycle Performance Dashboard · {month}</h1>\
+         <p>Job <b>{job}</b> · data as of <b>{as_of}</b> · currency {cur} · generated {now} UTC</p>\
+         <nav><a href=\"#crm\">CRM lead view</a><a href=\"#cfo\">CFO view</a></nav></header><main>",
+        job = esc(d.job),
+        month = esc(d.month),
+        as_of = esc(d.as_of),
+        cur = esc(d.currency),
         now = chrono::Utc::now().format("%Y-%m-%d %H:%M")
     );
 
-    h.push_str("<h2>Message and site activity this month</h2>");
-    let this_month: Vec<_> = i.monthly.iter().filter(|r| r.0 == i.month).collect();
-    if this_month.is_empty() {
-        h.push_str("<p class=\"muted\">No events landed for this month.</p>");
-    } else {
-        h.push_str("<table><tr><th>Metric</th><th>Events</th></tr>");
-        for (_, metric, n) in this_month {
-            let _ = write!(h, "<tr><td>{}</td><td class=\"n\">{}</td></tr>", esc(metric), thousands(*n));
-        }
-        h.push_str("</table>");
+    h.push_str("<section class=\"view\" id=\"crm\"><h2 class=\"view-title\">CRM lead view</h2>");
+    h.push_str(&anomaly_table(d.anomalies, d.currency, d.as_of));
+    h.push_str(&transitions(d.transitions));
+    h.push_str(&segments(d.segments, d.currency));
+    h.push_str(&runs(d.runs));
+    h.push_str("</section>");
+
+    h.push_str("<section class=\"view\" id=\"cfo\"><h2 class=\"view-title\">CFO view</h2>");
+    h.push_str(&contribution(d.contribution, d.currency, d.month, d.as_of));
+    h.push_str(&retention(d.retention, d.currency, d.as_of));
+    h.push_str(&clv(d.clv, d.currency));
+    h.push_str("</section></main></body></html>");
+    h
+}
+
+fn grade(g: &str) -> String {
+    match g {
+        "A" | "B" | "C" | "D" => format!("<span class=\"grade g{g}\" title=\"evidence grade {g}\">{g}</span>"),
+        _ => "<span class=\"muted\">–</span>".into(),
     }
+}
 
-    h.push_str(&anomaly_table(i.anomalies, i.currency));
-
-    h.push_str("<h2>Events per month</h2>");
-    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
-    for (m, _, n) in i.monthly {
-        *totals.entry(m.as_str()).or_default() += n;
+fn contribution(rows: &Rows, currency: &str, month: &str, as_of: &str) -> String {
+    let mut h = String::from("<h2>Revenue contribution by flow: modeled incremental beside last-click</h2>");
+    let _ = write!(
+        h,
+        "<p class=\"what\">For {}: what each flow <i>caused</i> (modeled incremental revenue: revenue of the \
+         people the flow could reach minus what comparable people it could not reach bought, with a 95 % \
+         interval) beside the revenue last-click attribution credits it with. The gap between the grey and \
+         blue bars is revenue the platform report credits to the flow that would have come anyway. Data as of {}.</p>",
+        esc(month),
+        esc(as_of)
+    );
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No flow contribution rows for this month.</p>");
+        return h;
     }
-    h.push_str(&bar_chart(&totals));
-
-    h.push_str("<h2>Consent of profiles now</h2><table><tr><th>Email</th><th>SMS</th><th>Profiles</th></tr>");
-    for (e, s, n) in i.consent {
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>", esc(e), esc(s), thousands(*n));
+    let fmt = |v: f64| money_short(v, currency);
+    let mut bars = Vec::new();
+    for r in (0..rows.len()).filter(|r| rows.str(*r, 2) == "all") {
+        bars.push(IntervalRow {
+            label: rows.str(r, 0),
+            reference: rows.f(r, 5),
+            estimate: rows.num(r, 6),
+            low: rows.num(r, 7),
+            high: rows.num(r, 8),
+        });
+    }
+    h.push_str(&svg::interval_bars(
+        &format!("Last-click and modeled incremental revenue by flow, {month}"),
+        &bars,
+        ("last-click revenue", "modeled incremental revenue"),
+        &fmt,
+    ));
+    h.push_str(
+        "<table><tr><th>Flow</th><th>Channel</th><th class=\"n\">Sends</th><th class=\"n\">Channel cost</th>\
+         <th class=\"n\">Last-click revenue</th><th class=\"n\">Incremental revenue (95 % interval)</th><th>Grade</th>\
+         <th class=\"n\">Incremental contribution margin (95 % interval)</th><th class=\"n\">Incremental ÷ last-click</th></tr>",
+    );
+    let m = |v: Option<f64>| v.map(|v| money(v, currency)).unwrap_or_else(|| "–".into());
+    for r in 0..rows.len() {
+        let mature = rows.num(r, 15).unwrap_or(0.0) > 0.5;
+        let estimate = match rows.num(r, 6) {
+            Some(v) => format!(
+                "{} <span class=\"muted\">({} to {})</span>",
+                money(v, currency),
+                m(rows.num(r, 7)),
+                m(rows.num(r, 8))
+            ),
+            None => format!(
+                "<span class=\"muted\">{}</span>",
+                esc(&reason(rows.text(r, 16).as_deref(), rows.text(r, 17).as_deref()))
+            ),
+        };
+        let margin = match rows.num(r, 11) {
+            Some(v) => format!(
+                "{} <span class=\"muted\">({} to {})</span>",
+                money(v, currency),
+                m(rows.num(r, 12)),
+                m(rows.num(r, 13))
+            ),
+            None => "–".into(),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{estimate}</td><td>{}</td><td class=\"n\">{margin}</td><td class=\"n\">{}</td></tr>",
+            esc(&rows.str(r, 0)),
+            if mature {
+                ""
+            } else {
+                " <span class=\"muted\" title=\"the outcome window has not closed yet\">(window open)</span>"
+            },
+            esc(&rows.str(r, 2)),
+            thousands(rows.f(r, 3) as i64),
+            m(rows.num(r, 4)),
+            m(rows.num(r, 5)),
+            grade(&rows.str(r, 9)),
+            rows.num(r, 14).map(|v| pct(v, 0)).unwrap_or_else(|| "–".into()),
+        );
     }
     h.push_str("</table>");
+    h.push_str(
+        "<h2>Evidence grades</h2><dl class=\"grades\">\
+         <dt><span class=\"grade gA\">A</span></dt><dd>A random holdout: people kept from the flow at random. The interval is a bootstrap over people; trust it as a measurement.</dd>\
+         <dt><span class=\"grade gB\">B</span></dt><dd>A natural control (people the flow could not reach, e.g. without consent) that passes the placebo check: comparable before entry.</dd>\
+         <dt><span class=\"grade gC\">C</span></dt><dd>A fallback: a model baseline (BG/NBD expectation) or a difference-in-differences around a launch or stop. Direction is reliable, size less so.</dd>\
+         <dt><span class=\"grade gD\">D</span></dt><dd>Too little evidence: the estimate is withheld or rolled up to the quarter. Add a holdout to measure this flow.</dd>\
+         </dl><p class=\"what\">Contribution margin is incremental net revenue less COGS from cost history, discounts and refunds, less the flow's channel cost (email and SMS per-message prices).</p>",
+    );
+    h
+}
 
-    h.push_str("<h2>Recent runs</h2><table><tr><th>Run</th><th>Command</th><th>Status</th><th>Records landed</th><th>Error</th></tr>");
-    for r in i.runs.iter().rev().take(10) {
+fn reason(lift_reason: Option<&str>, rolled_up: Option<&str>) -> String {
+    match (lift_reason, rolled_up) {
+        (_, Some(to)) => format!("rolled up to {to}"),
+        (Some(r), _) => r.replace('_', " "),
+        _ => "not estimated".into(),
+    }
+}
+
+fn retention(rows: &Rows, currency: &str, as_of: &str) -> String {
+    let mut h = String::from("<h2>Retention by acquisition cohort</h2>");
+    let _ = write!(
+        h,
+        "<p class=\"what\">Share of each monthly acquisition cohort (customers by month of their first qualifying \
+         order) who ordered again in each month after acquisition; the last twelve cohorts, complete months \
+         only. Data as of {}.</p>",
+        esc(as_of)
+    );
+    let mut retention: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut revenue: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, f64> = BTreeMap::new();
+    for r in 0..rows.len() {
+        let cohort = rows.str(r, 0).get(..7).unwrap_or_default().to_string();
+        let month = rows.f(r, 1);
+        if month >= 1.0
+            && let Some(p) = rows.num(r, 2)
+        {
+            retention.entry(cohort.clone()).or_default().push((month, p));
+        }
+        if let Some(v) = rows.num(r, 3) {
+            revenue.entry(cohort.clone()).or_default().push((month, v));
+        }
+        sizes.insert(cohort, rows.f(r, 4));
+    }
+    let name = |c: &str| format!("{c} (n={})", thousands(sizes.get(c).copied().unwrap_or(0.0) as i64));
+    let series = |m: BTreeMap<String, Vec<(f64, f64)>>| -> Vec<Series> {
+        m.into_iter().rev().take(8).map(|(c, points)| Series { name: name(&c), points }).collect()
+    };
+    let pct_fmt = |v: f64| pct(v, 0);
+    let month_fmt = |v: f64| trim(v);
+    h.push_str(&svg::line_chart(
+        "Retention curve by acquisition cohort",
+        &series(retention),
+        &Axes {
+            x_label: "months since first order",
+            y_label: "share ordering that month",
+            x_ticks: vec![],
+            y_fmt: &pct_fmt,
+            x_fmt: &month_fmt,
+            y_from_zero: true,
+        },
+    ));
+    h.push_str("<h2>Cumulative net revenue per customer</h2>");
+    h.push_str("<p class=\"what\">Net revenue (after discounts and refunds) per customer of the cohort, summed from the first order to each month after it: how quickly a cohort pays back its acquisition cost.</p>");
+    let money_fmt = |v: f64| money_short(v, currency);
+    h.push_str(&svg::line_chart(
+        "Cumulative net revenue per customer by acquisition cohort",
+        &series(revenue),
+        &Axes {
+            x_label: "months since first order",
+            y_label: "net revenue per customer",
+            x_ticks: vec![],
+            y_fmt: &money_fmt,
+            x_fmt: &month_fmt,
+            y_from_zero: true,
+        },
+    ));
+    h
+}
+
+fn clv(rows: &Rows, currency: &str) -> String {
+    let mut h = String::from("<h2>Customer lifetime value by segment</h2>");
+    let cutoff = (0..rows.len()).find_map(|r| rows.text(r, 9)).unwrap_or_default();
+    let _ = write!(
+        h,
+        "<p class=\"what\">Historical CLV (average purchase value × yearly frequency × expected lifespan from yearly \
+         churn) and the predicted 12-month value (BG/NBD × Gamma-Gamma), per segment, with data to {}.</p>",
+        esc(&cutoff)
+    );
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No CLV figures yet.</p>");
+        return h;
+    }
+    let bars: Vec<(String, f64)> = (0..rows.len())
+        .filter(|r| rows.str(*r, 0) == "first_order_offer_type")
+        .filter_map(|r| rows.num(r, 7).map(|v| (rows.str(r, 1).replace('_', " "), v)))
+        .collect();
+    let fmt = |v: f64| money_short(v, currency);
+    h.push_str(&svg::column_chart(
+        "Historical CLV by first-order offer type",
+        &bars,
+        "historical CLV per customer",
+        &fmt,
+    ));
+    h.push_str(
+        "<table><tr><th>Segment</th><th class=\"n\">Customers</th><th class=\"n\">Avg purchase value</th>\
+         <th class=\"n\">Orders per year</th><th class=\"n\">Yearly churn</th><th class=\"n\">Lifespan (years)</th>\
+         <th class=\"n\">Historical CLV</th><th class=\"n\">Predicted 12-month value</th></tr>",
+    );
+    for r in 0..rows.len() {
+        let segment = match rows.str(r, 0).as_str() {
+            "all" => "All customers".to_string(),
+            t => format!("{}: {}", t.replace('_', " "), rows.str(r, 1).replace('_', " ")),
+        };
+        let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "–".into());
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&segment),
+            thousands(rows.f(r, 2) as i64),
+            opt(rows.num(r, 3), &|v| money(v, currency)),
+            opt(rows.num(r, 4), &|v| format!("{v:.2}")),
+            opt(rows.num(r, 5), &|v| pct(v, 0)),
+            opt(rows.num(r, 6), &|v| format!("{v:.1}")),
+            opt(rows.num(r, 7), &|v| money(v, currency)),
+            opt(rows.num(r, 8), &|v| money(v, currency)),
+        );
+    }
+    h.push_str("</table>");
+    h
+}
+
+fn tier_order(tiers: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = TIERS.iter().filter(|t| tiers.contains(**t)).map(|t| t.to_string()).collect();
+    out.extend(tiers.iter().filter(|t| !TIERS.contains(&t.as_str())).cloned());
+    out
+}
+
+fn transitions(rows: &Rows) -> String {
+    let mut h = String::from("<h2>RFM tier movement</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No month-to-month tier movement yet (two month-end snapshots are needed).</p>");
+        return h;
+    }
+    let (from, to) = (rows.str(0, 4), rows.str(0, 5));
+    let _ = write!(
+        h,
+        "<p class=\"what\">Where the customers of each RFM tier on {} were on {}: each row sums to 100 %. \
+         Movement up the list is customers warming; down is cooling.</p>",
+        esc(&from),
+        esc(&to)
+    );
+    let tiers: BTreeSet<String> = (0..rows.len()).flat_map(|r| [rows.str(r, 0), rows.str(r, 1)]).collect();
+    let order = tier_order(&tiers);
+    let mut cells: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for r in 0..rows.len() {
+        cells.insert((rows.str(r, 0), rows.str(r, 1)), (rows.f(r, 3), rows.f(r, 2)));
+    }
+    let values =
+        order.iter().map(|f| order.iter().map(|t| cells.get(&(f.clone(), t.clone())).map(|c| c.0)).collect()).collect();
+    let fmt = |v: f64| pct(v, 0);
+    h.push_str(&svg::heatmap(
+        &format!("RFM tier transitions from {from} to {to}"),
+        &Heatmap {
+            rows: order.clone(),
+            cols: order.iter().map(|t| abbreviate(t)).collect(),
+            values,
+            fmt: &fmt,
+            cell_text: true,
+            col_label_every: 1,
+            x_label: &format!("tier on {to}"),
+            y_label: "",
+        },
+    ));
+    h
+}
+
+fn abbreviate(tier: &str) -> String {
+    if tier.len() <= 9 {
+        tier.to_string()
+    } else {
+        tier.split(' ').map(|w| &w[..w.len().min(5)]).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn segments(rows: &Rows, currency: &str) -> String {
+    let mut h = String::from("<h2>Segments: RFM tier × first-order offer</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No segment matrix yet.</p>");
+        return h;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"what\">Customers at the month-end snapshot of {} by RFM tier and the offer that won them \
+         (all acquisition cohorts); hover a cell for its last-12-month net revenue. Cells under 30 customers are \
+         too small to act on.</p>",
+        esc(&rows.str(0, 4))
+    );
+    let tiers: BTreeSet<String> = (0..rows.len()).map(|r| rows.str(r, 0)).collect();
+    let offers: Vec<String> = (0..rows.len()).map(|r| rows.str(r, 1)).collect::<BTreeSet<_>>().into_iter().collect();
+    let order = tier_order(&tiers);
+    let mut cells: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for r in 0..rows.len() {
+        cells.insert((rows.str(r, 0), rows.str(r, 1)), (rows.f(r, 2), rows.f(r, 3)));
+    }
+    let values = order
+        .iter()
+        .map(|t| offers.iter().map(|o| cells.get(&(t.clone(), o.clone())).map(|c| c.0)).collect())
+        .collect();
+    let fmt = |v: f64| thousands(v as i64);
+    h.push_str(&svg::heatmap(
+        "Customers by RFM tier and first-order offer type",
+        &Heatmap {
+            rows: order.clone(),
+            cols: offers.iter().map(|o| o.replace('_', " ")).collect(),
+            values,
+            fmt: &fmt,
+            cell_text: true,
+            col_label_every: 1,
+            x_label: "first-order offer type",
+            y_label: "",
+        },
+    ));
+    let total: f64 = cells.values().map(|c| c.1).sum();
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Net revenue of these customers over the last 12 months: {}.</p>",
+        money(total, currency)
+    );
+    h
+}
+
+fn runs(runs: &[RunManifest]) -> String {
+    let mut h = String::from(
+        "<h2>Recent runs</h2><p class=\"what\">The job's last runs: a failed stream keeps its previous data and is retried the next night.</p>\
+         <table><tr><th>Run</th><th>Command</th><th>Status</th><th class=\"n\">Records landed</th><th>Error</th></tr>",
+    );
+    for r in runs.iter().rev().take(10) {
         let records: u64 = r.streams.values().map(|s| s.records).sum();
         let class = if r.status == "succeeded" { "" } else { " class=\"bad\"" };
         let _ = write!(
@@ -95,10 +446,6 @@ pub fn render(i: &Inputs<'_>) -> String {
         );
     }
     h.push_str("</table>");
-    h.push_str(
-        "<p class=\"muted\">Flow contribution (modeled lift beside last-click), retention, RFM movement, \
-         and the flow audit are added to this page as their marts are built.</p></body></html>",
-    );
     h
 }
 
@@ -121,28 +468,28 @@ fn metric_label(metric: &str) -> &str {
 
 fn metric_value(metric: &str, v: f64, currency: &str) -> String {
     match metric {
-        "unsub_rate" | "coverage_ratio" | "flow_click_to_order_rate" | "checkout_conversion" => {
-            format!("{:.2} %", v * 100.0)
-        }
-        "shop_net_revenue" => format!("{} {}", esc(currency), thousands(v.round() as i64)),
+        "unsub_rate" | "coverage_ratio" | "flow_click_to_order_rate" | "checkout_conversion" => pct(v, 2),
+        "shop_net_revenue" => money(v, currency),
         _ => thousands(v.round() as i64),
     }
 }
 
-fn anomaly_table(rows: &[Anomaly], currency: &str) -> String {
+fn anomaly_table(rows: &[Anomaly], currency: &str, as_of: &str) -> String {
     let mut h = String::from("<h2>Anomalies this month</h2>");
+    let _ = write!(
+        h,
+        "<p class=\"what\">Days on which a monitored series broke from the 28 days before it (robust z-score with \
+         weekday seasonality, |z| ≥ 3.5; a flow that sends nothing two days running is flagged by rule). \
+         Series below their volume gates are not scored. Data as of {}.</p>",
+        esc(as_of)
+    );
     if rows.is_empty() {
-        h.push_str(
-            "<p class=\"muted\">No monitored series broke from its recent pattern this month (robust z-score \
-             against the 28 days before, with weekday seasonality; series below their volume gates are not scored).</p>",
-        );
+        h.push_str("<p class=\"muted\">No monitored series broke from its recent pattern this month.</p>");
         return h;
     }
     h.push_str(
-        "<p class=\"muted\">Days on which a monitored series broke from the 28 days before it (robust z-score with \
-         weekday seasonality, |z| ≥ 3.5; a flow that sends nothing two days running is flagged by rule).</p>\
-         <table><tr><th>Date</th><th>Series</th><th>Where</th><th>Observed</th><th>Expected</th><th>z</th>\
-         <th>Severity</th><th>Since</th></tr>",
+        "<table><tr><th>Date</th><th>Series</th><th>Where</th><th class=\"n\">Observed</th><th class=\"n\">Expected</th>\
+         <th class=\"n\">z</th><th>Severity</th><th>Episode since</th></tr>",
     );
     for a in rows {
         let place = match (&a.flow_name, &a.platform, &a.channel) {
@@ -170,67 +517,14 @@ fn anomaly_table(rows: &[Anomaly], currency: &str) -> String {
     h
 }
 
-fn bar_chart(totals: &BTreeMap<&str, i64>) -> String {
-    if totals.is_empty() {
-        return "<p class=\"muted\">No events yet.</p>".into();
-    }
-    let (w, h, pad) = (900.0_f64, 180.0_f64, 24.0_f64);
-    let max = totals.values().copied().max().unwrap_or(1).max(1) as f64;
-    let step = (w - pad) / totals.len() as f64;
-    let mut svg =
-        format!("<svg viewBox=\"0 0 {w} {}\" width=\"100%\" role=\"img\" aria-label=\"Events per month\">", h + 30.0);
-    for (k, (month, n)) in totals.iter().enumerate() {
-        let bh = (*n as f64 / max) * (h - pad);
-        let x = pad + k as f64 * step;
-        let _ = write!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#3b6ea5\"><title>{}: {}</title></rect>",
-            h - bh,
-            (step * 0.8).max(1.0),
-            esc(month),
-            thousands(*n)
-        );
-        if k % 3 == 0 {
-            let _ = write!(svg, "<text x=\"{x:.1}\" y=\"{}\">{}</text>", h + 16.0, esc(month));
-        }
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-fn thousands(n: i64) -> String {
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escapes_and_formats() {
-        assert_eq!(esc("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(-12), "-12");
-        let page = render(&Inputs {
-            job: "j<b>",
-            month: "2026-01",
-            monthly: &[("2026-01".into(), "Opened Email".into(), 1200)],
-            consent: &[],
-            runs: &[],
-            anomalies: &[Anomaly {
+    fn anomalies_are_escaped_and_formatted() {
+        let page = anomaly_table(
+            &[Anomaly {
                 date: "2026-01-13".into(),
                 metric: "flow_sends".into(),
                 flow_name: Some("Abandoned <Cart>".into()),
@@ -243,11 +537,17 @@ mod tests {
                 rule: "flow_suppressed".into(),
                 episode_start: "2026-01-12".into(),
             }],
-            currency: "USD",
-        });
+            "USD",
+            "2026-01-31",
+        );
         assert!(page.contains("flow Abandoned &lt;Cart&gt;") && page.contains("critical (no sends)"));
         assert!(page.contains("<td class=\"n\">-6.4</td>") && page.contains("<td class=\"n\">41</td>"));
-        assert!(page.contains("j&lt;b&gt;") && page.contains("1,200") && page.contains("<svg"));
-        assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+    }
+
+    #[test]
+    fn tiers_keep_the_rfm_order() {
+        let tiers: BTreeSet<String> = ["Lost", "Champion", "Other", "New"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(tier_order(&tiers), vec!["Champion", "New", "Lost", "Other"]);
+        assert_eq!(abbreviate("Potential Loyalist"), "Poten Loyal");
     }
 }

@@ -1,25 +1,28 @@
 //! The Lifecycle Performance Dashboard: one self-contained HTML file (inline CSS and SVG, no
-//! network at view time) per month, read from what the transform published.
-//!
-//! This release shows what the foundation lands: run health, message activity by metric and
-//! month, and consent. The modeled views (flow contribution, retention, RFM, audit) join it as
-//! their marts are built.
+//! script, no network at view time) per month, read only from what the transform published.
+//! Two views share the file: the CRM lead's (anomalies, RFM movement, segments, run health) and
+//! the CFO's (flow contribution beside last-click with intervals, retention, CLV).
 
+mod data;
+mod format;
 mod html;
+mod svg;
 
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::datatypes::Float64Type;
 use datafusion::prelude::SessionContext;
+
+pub use format::esc;
 
 use crate::config::Job;
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::storage::Storage;
-use crate::transform::{self, publish};
+use crate::transform;
 
-/// Writes the dashboard for `month` (`YYYY-MM`; default: the latest month with events) to
+/// Writes the dashboard for `month` (`YYYY-MM`; default: the month of the latest data) to
 /// `reports/<month>/dashboard.html` in storage, and to `out` when given. Returns where it went.
 pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Option<&Path>) -> Result<String> {
     if let Some(m) = month
@@ -27,67 +30,33 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
     {
         return Err(Error::config(format!("--month {m}: expected YYYY-MM")));
     }
-    let ctx = transform::session(storage)?;
-    for (layer, name) in [
-        ("staging", "stg_klaviyo__events"),
-        ("staging", "stg_klaviyo__metrics"),
-        ("staging", "stg_klaviyo__profiles"),
-        ("intermediate", "int_flows"),
-        ("marts", "fct_anomalies"),
-    ] {
-        let contract = crate::contract::model(layer, name)?;
-        let files = publish::current(storage, layer, name).await?.map(|c| c.files).unwrap_or_default();
-        transform::register_files(&ctx, storage, name, &files, contract.arrow_schema()).await?;
-    }
-    let tz = job.file.job.reporting_timezone.replace('\'', "");
-    let monthly = query(
-        &ctx,
-        &format!(
-            "select to_char(arrow_cast(e.occurred_at, 'Timestamp(Microsecond, Some(\"{tz}\"))'), '%Y-%m') as month, \
-                    m.metric_name, count(*) as events \
-             from stg_klaviyo__events e join stg_klaviyo__metrics m on e.metric_id = m.metric_id \
-             group by 1, 2 order by 1, 2"
-        ),
-    )
-    .await?;
-    let mut rows: Vec<(String, String, i64)> = Vec::new();
-    for b in &monthly {
-        let (months, names, counts) =
-            (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>(), b.column(2).as_primitive::<Int64Type>());
-        for i in 0..b.num_rows() {
-            rows.push((months.value(i).to_string(), names.value(i).to_string(), counts.value(i)));
-        }
-    }
+    let ctx = transform::published_session(storage).await?;
+    let as_of = data::fetch(&ctx, data::AS_OF).await?;
+    let as_of = (!as_of.is_empty()).then(|| as_of.text(0, 0)).flatten().unwrap_or_else(|| "no data yet".into());
     let month = month
         .map(str::to_string)
-        .or_else(|| rows.iter().map(|r| r.0.clone()).max())
+        .or_else(|| as_of.get(..7).filter(|m| m.len() == 7 && m.as_bytes()[4] == b'-').map(str::to_string))
         .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m").to_string());
-    let consent = query(
-        &ctx,
-        "select coalesce(email_consent, 'unknown') as email, coalesce(sms_consent, 'unknown') as sms, count(*) as profiles \
-         from stg_klaviyo__profiles group by 1, 2 order by 3 desc",
-    )
-    .await?;
-    let mut consent_rows = Vec::new();
-    for b in &consent {
-        for i in 0..b.num_rows() {
-            consent_rows.push((
-                b.column(0).as_string::<i32>().value(i).to_string(),
-                b.column(1).as_string::<i32>().value(i).to_string(),
-                b.column(2).as_primitive::<Int64Type>().value(i),
-            ));
-        }
-    }
+    let q = |sql: &str| data::for_month(sql, &month);
+    let contribution = data::fetch(&ctx, &q(data::CONTRIBUTION)).await?;
+    let retention = data::fetch(&ctx, &q(data::RETENTION)).await?;
+    let clv = data::fetch(&ctx, &q(data::CLV)).await?;
+    let transitions = data::fetch(&ctx, &q(data::TRANSITIONS)).await?;
+    let segments = data::fetch(&ctx, &q(data::SEGMENTS)).await?;
     let anomalies = anomalies(&ctx, &month).await?;
     let runs = manifest::run_manifests(storage).await?;
-    let page = html::render(&html::Inputs {
+    let page = html::render(&html::Dashboard {
         job: job.name(),
         month: &month,
-        monthly: &rows,
-        consent: &consent_rows,
-        runs: &runs,
-        anomalies: &anomalies,
+        as_of: &as_of,
         currency: &job.file.job.reporting_currency,
+        contribution: &contribution,
+        retention: &retention,
+        clv: &clv,
+        transitions: &transitions,
+        segments: &segments,
+        anomalies: &anomalies,
+        runs: &runs,
     });
 
     let rel = format!("reports/{month}/dashboard.html");

@@ -1,0 +1,144 @@
+//! What the dashboard reads: one query per section over the published marts, returned as
+//! plain rows the page renders. Every query reads only published tables, so the report can be
+//! re-run alone after any transform.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{DataType, Float64Type};
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+
+/// A query's result with every column readable as text or as a number.
+pub struct Rows {
+    text: Vec<ArrayRef>,
+    num: Vec<Option<ArrayRef>>,
+    len: usize,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Column `c` of row `r` as text; `None` for NULL.
+    pub fn text(&self, r: usize, c: usize) -> Option<String> {
+        let a = self.text[c].as_string::<i32>();
+        a.is_valid(r).then(|| a.value(r).to_string())
+    }
+
+    /// Column `c` of row `r` as text, `""` for NULL.
+    pub fn str(&self, r: usize, c: usize) -> String {
+        self.text(r, c).unwrap_or_default()
+    }
+
+    /// Column `c` of row `r` as a number; `None` for NULL or a column that is not numeric.
+    pub fn num(&self, r: usize, c: usize) -> Option<f64> {
+        let a = self.num[c].as_ref()?.as_primitive::<Float64Type>();
+        a.is_valid(r).then(|| a.value(r)).filter(|v| v.is_finite())
+    }
+
+    /// Column `c` of row `r` as a number, 0 for NULL.
+    pub fn f(&self, r: usize, c: usize) -> f64 {
+        self.num(r, c).unwrap_or(0.0)
+    }
+}
+
+/// Runs `sql`; a table that was never published reads as empty, so a section of a job without
+/// that source shows "no data" instead of failing the report.
+pub async fn fetch(ctx: &SessionContext, sql: &str) -> Result<Rows> {
+    let fail =
+        |e: datafusion::error::DataFusionError| Error::Transform { model: "report".into(), message: e.to_string() };
+    let df = ctx.sql(sql).await.map_err(fail)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches: Vec<RecordBatch> = df.collect().await.map_err(fail)?;
+    let batch = concat_batches(&schema, &batches).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut text = Vec::new();
+    let mut num = Vec::new();
+    for col in batch.columns() {
+        text.push(cast(col, &DataType::Utf8).map_err(|e| Error::Internal(e.to_string()))?);
+        let numeric = col.data_type().is_numeric() || matches!(col.data_type(), DataType::Boolean);
+        num.push(if numeric { cast(col, &DataType::Float64).ok() } else { None });
+    }
+    Ok(Rows { text, num, len: batch.num_rows() })
+}
+
+/// Quotes a value for SQL text.
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The month's first and last day, `YYYY-MM-DD`.
+pub fn month_bounds(month: &str) -> (String, String) {
+    let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").expect("month validated");
+    let last = first.checked_add_months(chrono::Months::new(1)).expect("in range").pred_opt().expect("in range");
+    (first.to_string(), last.to_string())
+}
+
+pub const CONTRIBUTION: &str = "\
+select flow_name, flow_type, channel, sends, channel_cost, last_click_revenue, incremental_revenue, \
+       incremental_revenue_ci_low, incremental_revenue_ci_high, evidence_grade, lift_method, \
+       incremental_contribution_margin, incremental_contribution_margin_ci_low, \
+       incremental_contribution_margin_ci_high, incrementality_ratio, is_mature, lift_reason, rolled_up_to, \
+       platform_reported_revenue \
+from fct_flow_contribution \
+where period_grain = 'month' and period_start = cast({first} as date) \
+order by case when channel = 'all' then 0 else 1 end, coalesce(last_click_revenue, 0) desc, flow_name, channel";
+
+pub const RETENTION: &str = "\
+select cast(cohort_month as varchar) as cohort, month_number, retention_pct, cumulative_revenue_per_customer, cohort_size \
+from fct_cohort_retention \
+where cut_type = 'all' and is_complete_month and activity_month <= cast({last} as date) \
+  and cohort_month > cast({first} as date) - interval '12 months' and cohort_month <= cast({first} as date) \
+order by cohort_month, month_number";
+
+pub const CLV: &str = "\
+select segment_type, segment_value, customers, avg_purchase_value, purchase_frequency, churn_rate_annual, \
+       avg_lifespan_years, historical_clv, pred_clv_12m_mean, cast(data_cutoff as varchar) as cutoff \
+from fct_clv \
+where as_of_month = (select max(as_of_month) from fct_clv where as_of_month <= cast({last} as date)) \
+order by segment_type, segment_value";
+
+pub const TRANSITIONS: &str = "\
+select from_tier, to_tier, customers, share_of_from, cast(from_snapshot_date as varchar), cast(to_snapshot_date as varchar) \
+from fct_rfm_transitions \
+where period_grain = 'month' \
+  and to_snapshot_date = (select max(to_snapshot_date) from fct_rfm_transitions \
+                          where period_grain = 'month' and to_snapshot_date <= cast({last} as date))";
+
+pub const SEGMENTS: &str = "\
+select rfm_tier, first_order_offer_type, sum(customers) as customers, sum(net_revenue_l365d) as revenue, \
+       cast(max(snapshot_date) as varchar) as snapshot \
+from fct_segment_matrix \
+where cohort_grain = 'year' \
+  and snapshot_date = (select max(snapshot_date) from fct_segment_matrix where snapshot_date <= cast({last} as date)) \
+group by rfm_tier, first_order_offer_type";
+
+pub const AS_OF: &str = "\
+select cast(max(d) as varchar) from ( \
+  select max(order_date) as d from fct_orders union all select max(event_date) from fct_message_events)";
+
+/// Fills `{first}` and `{last}` with the month's bounds.
+pub fn for_month(sql: &str, month: &str) -> String {
+    let (first, last) = month_bounds(month);
+    sql.replace("{first}", &lit(&first)).replace("{last}", &lit(&last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_bounds_and_quoting() {
+        assert_eq!(month_bounds("2026-02"), ("2026-02-01".into(), "2026-02-28".into()));
+        assert_eq!(month_bounds("2024-12"), ("2024-12-01".into(), "2024-12-31".into()));
+        assert_eq!(lit("it's"), "'it''s'");
+        assert!(for_month(CONTRIBUTION, "2026-03").contains("cast('2026-03-01' as date)"));
+    }
+}
