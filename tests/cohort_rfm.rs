@@ -535,7 +535,7 @@ async fn simulated_brand_send_time_and_cadence() {
         0,
         "cell invariants"
     );
-    assert!(scalar(&storage, "select count(*) from fct_send_time where sample_ok and channel = 'sms'").await > 0);
+    assert!(scalar(&storage, "select count(*) from fct_send_time where sample_ok").await > 0);
     // One recommendation per as-of date, segment and channel, inside the week, by the rule.
     assert_eq!(
         scalar(
@@ -558,7 +558,7 @@ async fn simulated_brand_send_time_and_cadence() {
         &storage,
         &format!(
             "select segment_key, channel, current_hour_of_week, recommended_hour_of_week, reason, \
-             cast(deliveries as varchar), cast(round(prob_better, 3) as varchar) from fct_send_time_recommendation \
+             cast(deliveries as varchar) as n, cast(round(prob_better, 3) as varchar) as p from fct_send_time_recommendation \
              where as_of_date = date '{last}' order by channel, deliveries desc"
         ),
     )
@@ -571,12 +571,13 @@ async fn simulated_brand_send_time_and_cadence() {
 
     // Cadence: profile-weeks per week and channel are the persons subscribed (Klaviyo consent)
     // at the week's Monday 00:00 New York time and not suppressed on email before it.
-    let weeks: Vec<NaiveDate> = rows(&storage, "select distinct cast(week_start as varchar) from fct_cadence order by 1")
-        .await
-        .concat()
-        .iter()
-        .map(|d| d.parse().unwrap())
-        .collect();
+    let weeks: Vec<NaiveDate> =
+        rows(&storage, "select distinct cast(week_start as varchar) from fct_cadence order by 1")
+            .await
+            .concat()
+            .iter()
+            .map(|d| d.parse().unwrap())
+            .collect();
     assert!(weeks.len() >= 30, "{} weeks", weeks.len());
     let intervals = rows(
         &storage,
@@ -589,10 +590,12 @@ async fn simulated_brand_send_time_and_cadence() {
          where c.platform = 'klaviyo' and c.identifier_type = 'klaviyo_profile_id' and c.status = 'subscribed'",
     )
     .await;
-    let monday = |w: NaiveDate| ny.from_local_datetime(&w.and_hms_opt(0, 0, 0).unwrap()).earliest().unwrap().timestamp();
+    let monday =
+        |w: NaiveDate| ny.from_local_datetime(&w.and_hms_opt(0, 0, 0).unwrap()).earliest().unwrap().timestamp();
     let mut reachable: BTreeSet<(String, String, NaiveDate)> = BTreeSet::new();
     for r in &intervals {
-        let (from, to, suppressed): (f64, f64, f64) = (r[2].parse().unwrap(), r[3].parse().unwrap(), r[4].parse().unwrap());
+        let (from, to, suppressed): (f64, f64, f64) =
+            (r[2].parse().unwrap(), r[3].parse().unwrap(), r[4].parse().unwrap());
         for &w in &weeks {
             let t = monday(w) as f64;
             if from < t && t < to && (r[1] != "email" || suppressed >= t) {
@@ -604,12 +607,14 @@ async fn simulated_brand_send_time_and_cadence() {
     for (_, ch, w) in &reachable {
         *expected.entry((*w, ch.clone())).or_default() += 1;
     }
-    let got: BTreeMap<(NaiveDate, String), i64> =
-        rows(&storage, "select cast(week_start as varchar), channel, sum(profile_weeks) from fct_cadence group by 1, 2")
-            .await
-            .into_iter()
-            .map(|r| ((r[0].parse().unwrap(), r[1].clone()), r[2].parse().unwrap()))
-            .collect();
+    let got: BTreeMap<(NaiveDate, String), i64> = rows(
+        &storage,
+        "select cast(week_start as varchar), channel, sum(profile_weeks) from fct_cadence group by 1, 2",
+    )
+    .await
+    .into_iter()
+    .map(|r| ((r[0].parse().unwrap(), r[1].clone()), r[2].parse().unwrap()))
+    .collect();
     assert_eq!(got, expected, "profile-weeks per week and channel against the reachable persons");
     // Messages of the profile-weeks: delivered flow and campaign messages to reachable persons.
     let mut expected_messages: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
@@ -646,7 +651,7 @@ async fn simulated_brand_send_time_and_cadence() {
     let caps = rows(
         &storage,
         "select cast(as_of_date as varchar), segment_key, channel, cast(current_median_cadence as varchar), \
-         recommended_max_cadence, binding_constraint, cast(profile_weeks_behind as varchar) \
+         recommended_max_cadence, binding_constraint, cast(profile_weeks_behind as varchar) as n \
          from fct_cadence_recommendation where as_of_date = (select max(as_of_date) from fct_cadence_recommendation) \
          order by channel, profile_weeks_behind desc",
     )

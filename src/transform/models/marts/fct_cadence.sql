@@ -9,7 +9,7 @@ with bucketed as (
         segment_key,
         channel,
         case
-            when messages_in_week <= 3 then cast(messages_in_week as varchar)
+            when messages_in_week <= 3 then arrow_cast(cast(messages_in_week as varchar), 'Utf8')
             when messages_in_week <= 5 then '4-5'
             when messages_in_week <= 9 then '6-9'
             else '10+'

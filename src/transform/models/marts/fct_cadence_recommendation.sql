@@ -108,7 +108,7 @@ medians as (
 
 buckets as (
     select * from (values
-        ('0', 0, cast(null as varchar), 0),
+        ('0', 0, arrow_cast(null, 'Utf8'), 0),
         ('1', 1, '0', 1),
         ('2', 2, '1', 2),
         ('3', 3, '2', 3),
