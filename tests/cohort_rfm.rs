@@ -490,6 +490,193 @@ async fn simulated_brand_cohorts_and_rfm() {
     assert_eq!(current_bytes(&storage).await, first, "reruns are byte-identical");
 }
 
+/// Send time and cadence (models.md 4.12, 4.13) on a simulated brand with its Klaviyo data: the
+/// Shopify-only brand above has no message events. Reachability is recomputed here from the
+/// consent intervals' instants (the model works on local dates), deliveries from the events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_brand_send_time_and_cadence() {
+    use chrono::TimeZone;
+    let cfg = lifecycle_etl::simulate::SimConfig {
+        seed: 11,
+        scale: 2,
+        start_date: date(2026, 3, 1),
+        end_date: date(2026, 10, 31),
+        causal: Default::default(),
+    };
+    let (_truth, storage, _dir) = run_brand(&cfg).await;
+    let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+
+    // Every campaign delivery of a window sits in exactly one cell of its as-of date.
+    assert_eq!(
+        scalar(
+            &storage,
+            "select count(*) from (select as_of_date, sum(deliveries) n from fct_send_time group by 1) t \
+             full join (select a.as_of_date, count(*) n from (select distinct as_of_date from fct_send_time) a \
+             join fct_message_events e on e.event_date between a.as_of_date - interval '89 days' and a.as_of_date \
+             where e.message_kind = 'campaign' and e.event_type = 'delivered' and e.local_hour_of_week is not null \
+             group by 1) m on m.as_of_date = t.as_of_date where t.n is distinct from m.n"
+        )
+        .await,
+        0,
+        "fct_send_time deliveries per as-of date against the campaign deliveries of its window"
+    );
+    let as_of: Vec<String> =
+        rows(&storage, "select distinct cast(as_of_date as varchar) from fct_send_time order by 1").await.concat();
+    assert!(as_of.len() >= 8, "month ends March..September plus the last data day: {as_of:?}");
+    assert_eq!(
+        scalar(
+            &storage,
+            "select count(*) from fct_send_time where unique_clicks > deliveries or recipients > deliveries \
+             or posterior_ci_low > posterior_click_rate or posterior_click_rate > posterior_ci_high \
+             or sample_ok <> (deliveries >= 300) or hour_of_week not between 0 and 167 \
+             or abs(posterior_click_rate - (unique_clicks + 200 * prior_click_rate) / (deliveries + 200)) > 1e-12"
+        )
+        .await,
+        0,
+        "cell invariants"
+    );
+    assert!(scalar(&storage, "select count(*) from fct_send_time where sample_ok").await > 0);
+    // One recommendation per as-of date, segment and channel, inside the week, by the rule.
+    assert_eq!(
+        scalar(
+            &storage,
+            "select count(*) from (select distinct as_of_date, segment_key, channel from fct_send_time) c \
+             full join fct_send_time_recommendation r on r.as_of_date = c.as_of_date \
+             and r.segment_key = c.segment_key and r.channel = c.channel \
+             where r.as_of_date is null or c.as_of_date is null \
+             or r.recommended_hour_of_week not between 0 and 167 \
+             or r.recommended_local_hour <> r.recommended_hour_of_week % 24 \
+             or (r.reason = 'better_hour') <> (r.recommended_hour_of_week <> r.current_hour_of_week) \
+             or (r.reason = 'better_hour' and (r.prob_better < 0.9 or r.expected_relative_uplift < 0.05))"
+        )
+        .await,
+        0,
+        "recommendations"
+    );
+    let last = as_of.last().unwrap().clone();
+    let recs = rows(
+        &storage,
+        &format!(
+            "select segment_key, channel, current_hour_of_week, recommended_hour_of_week, reason, \
+             cast(deliveries as varchar) as n, cast(round(prob_better, 3) as varchar) as p from fct_send_time_recommendation \
+             where as_of_date = date '{last}' order by channel, deliveries desc"
+        ),
+    )
+    .await;
+    println!("send time as of {last}: segment, channel, h0, recommended, reason, deliveries, P");
+    for r in &recs {
+        println!("  {}", r.join(" | "));
+    }
+    assert!(!recs.is_empty());
+
+    // Cadence: profile-weeks per week and channel are the persons subscribed (Klaviyo consent)
+    // at the week's Monday 00:00 New York time and not suppressed on email before it.
+    let weeks: Vec<NaiveDate> =
+        rows(&storage, "select distinct cast(week_start as varchar) from fct_cadence order by 1")
+            .await
+            .concat()
+            .iter()
+            .map(|d| d.parse().unwrap())
+            .collect();
+    assert!(weeks.len() >= 30, "{} weeks", weeks.len());
+    let intervals = rows(
+        &storage,
+        "select i.person_key, c.channel, to_unixtime(c.valid_from), coalesce(to_unixtime(c.valid_to), 9e15), \
+         coalesce(to_unixtime(s.at), 9e15) from int_consent_history c join int_person_identifier i \
+         on i.identifier_type = c.identifier_type and i.identifier_value = c.identifier_value \
+         left join (select platform_profile_id, min(occurred_at) at from fct_message_events \
+         where channel = 'email' and (event_type = 'spam_complaint' or (event_type = 'bounced' and bounce_type <> 'soft')) \
+         group by 1) s on s.platform_profile_id = c.identifier_value \
+         where c.platform = 'klaviyo' and c.identifier_type = 'klaviyo_profile_id' and c.status = 'subscribed'",
+    )
+    .await;
+    let monday =
+        |w: NaiveDate| ny.from_local_datetime(&w.and_hms_opt(0, 0, 0).unwrap()).earliest().unwrap().timestamp();
+    let mut reachable: BTreeSet<(String, String, NaiveDate)> = BTreeSet::new();
+    for r in &intervals {
+        let (from, to, suppressed): (f64, f64, f64) =
+            (r[2].parse().unwrap(), r[3].parse().unwrap(), r[4].parse().unwrap());
+        for &w in &weeks {
+            let t = monday(w) as f64;
+            if from < t && t < to && (r[1] != "email" || suppressed >= t) {
+                reachable.insert((r[0].clone(), r[1].clone(), w));
+            }
+        }
+    }
+    let mut expected: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
+    for (_, ch, w) in &reachable {
+        *expected.entry((*w, ch.clone())).or_default() += 1;
+    }
+    let got: BTreeMap<(NaiveDate, String), i64> = rows(
+        &storage,
+        "select cast(week_start as varchar), channel, sum(profile_weeks) from fct_cadence group by 1, 2",
+    )
+    .await
+    .into_iter()
+    .map(|r| ((r[0].parse().unwrap(), r[1].clone()), r[2].parse().unwrap()))
+    .collect();
+    assert_eq!(got, expected, "profile-weeks per week and channel against the reachable persons");
+    // Messages of the profile-weeks: delivered flow and campaign messages to reachable persons.
+    let mut expected_messages: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
+    for r in rows(
+        &storage,
+        "select person_key, channel, cast(date_trunc('week', event_date) as date), count(*) from fct_message_events \
+         where event_type = 'delivered' and message_kind in ('flow', 'campaign') and person_key is not null group by 1, 2, 3",
+    )
+    .await
+    {
+        let w: NaiveDate = r[2].parse().unwrap();
+        if reachable.contains(&(r[0].clone(), r[1].clone(), w)) {
+            *expected_messages.entry((w, r[1].clone())).or_default() += r[3].parse::<i64>().unwrap();
+        }
+    }
+    let got_messages: BTreeMap<(NaiveDate, String), i64> =
+        rows(&storage, "select cast(week_start as varchar), channel, sum(messages) from fct_cadence group by 1, 2")
+            .await
+            .into_iter()
+            .map(|r| ((r[0].parse().unwrap(), r[1].clone()), r[2].parse().unwrap()))
+            .filter(|(_, n): &(_, i64)| *n > 0)
+            .collect();
+    assert_eq!(got_messages, expected_messages, "messages per week and channel");
+    assert_eq!(
+        scalar(
+            &storage,
+            "select count(*) from fct_cadence where (frequency_bucket = '1' and pressure_index is not null \
+             and abs(pressure_index - 1) > 1e-12) or avg_messages_per_profile < bucket_min_messages"
+        )
+        .await,
+        0,
+        "bucket 1's pressure is 1; averages inside their bucket"
+    );
+    let caps = rows(
+        &storage,
+        "select cast(as_of_date as varchar), segment_key, channel, cast(current_median_cadence as varchar), \
+         recommended_max_cadence, binding_constraint, cast(profile_weeks_behind as varchar) as n \
+         from fct_cadence_recommendation where as_of_date = (select max(as_of_date) from fct_cadence_recommendation) \
+         order by channel, profile_weeks_behind desc",
+    )
+    .await;
+    println!("cadence: as-of, segment, channel, median, max cadence, binding, profile-weeks");
+    for r in &caps {
+        println!("  {}", r.join(" | "));
+    }
+    assert_eq!(
+        scalar(
+            &storage,
+            "select count(*) from fct_cadence_recommendation r left join (select r2.as_of_date, r2.segment_key, \
+             r2.channel, sum(c.profile_weeks) n from fct_cadence_recommendation r2 join fct_cadence c \
+             on c.segment_key = r2.segment_key and c.channel = r2.channel and c.week_end <= r2.as_of_date \
+             and c.week_start > r2.as_of_date - interval '97 days' group by 1, 2, 3) t on t.as_of_date = r.as_of_date \
+             and t.segment_key = r.segment_key and t.channel = r.channel \
+             where (r.binding_constraint = 'none') <> (r.recommended_max_cadence = '10+') \
+             or t.n is distinct from r.profile_weeks_behind"
+        )
+        .await,
+        0,
+        "cadence recommendations: the walk's end and the profile-weeks behind them"
+    );
+}
+
 /// The bytes of each covered mart's current Parquet files.
 async fn current_bytes(storage: &Storage) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

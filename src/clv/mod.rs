@@ -28,7 +28,7 @@ mod bgnbd;
 mod gamma_gamma;
 mod holdout;
 mod optimize;
-mod special;
+pub(crate) mod special;
 mod summary;
 mod survival;
 

@@ -1,6 +1,7 @@
 //! Scalar functions the SQL models need and DataFusion does not ship: reading JSON text (the
 //! `_raw` record a raw contract keeps whole, nested arrays included) and local calendar dates
-//! in a timezone named by a column.
+//! in a timezone named by a column, and two distribution functions (Beta quantiles, the normal
+//! distribution function).
 //!
 //! | function | returns | what |
 //! |---|---|---|
@@ -11,12 +12,15 @@
 //! | `json_array_items(json, pointer)` | List<Struct<position Int64, value Utf8>> | the elements of the array at the pointer (or of a GraphQL connection there: its `nodes`, or its `edges[].node`), each with its 0-based position and its JSON text; for `unnest` |
 //! | `local_date(timestamp, iana_timezone)` | Date32 | the calendar date of the instant in that timezone (tz database, daylight-saving aware) |
 //! | `local_hour_of_week(timestamp, iana_timezone)` | Int32 | the local hour of the week there, Monday 00:00 = 0 ... Sunday 23:00 = 167 |
+//! | `beta_quantile(p, a, b)` | Float64 | the `p` quantile of Beta(a, b) (a zero parameter: a point mass at 0 or 1); NULL for invalid input |
+//! | `normal_cdf(x)` | Float64 | the standard normal distribution function |
 //!
 //! Values of the wrong JSON type are errors naming the function, the pointer and the value, so a
 //! source changing shape fails the model instead of silently turning into NULLs. Invalid JSON
 //! text is an error as well.
 
 pub mod json;
+pub mod stats;
 pub mod time;
 
 use datafusion::common::{Result, ScalarValue};
@@ -34,6 +38,7 @@ pub fn register(ctx: &SessionContext) {
 pub fn all() -> Vec<ScalarUDF> {
     let mut out = json::all();
     out.extend(time::all());
+    out.extend(stats::all());
     out
 }
 
