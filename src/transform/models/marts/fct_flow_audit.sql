@@ -222,7 +222,7 @@ flagged as (
         sig_template_name + sig_never_edited + sig_template_delay + sig_no_branching + sig_no_ab_test
             as default_signal_count,
         coalesce(recipient_match_ratio_l30d > 1.05, false) as trigger_mismatch,
-        (ab_tests_last_180d > 0 or (evidence_grade in ('A', 'B'))) as has_recent_evidence,
+        (ab_tests_last_180d > 0 or coalesce(evidence_grade in ('A', 'B'), false)) as has_recent_evidence,
         is_revenue_flow and not holdout_active and coalesce(evidence_grade not in ('A', 'B'), true) as needs_holdout
     from flows
 ),
