@@ -108,7 +108,12 @@ struct Node {
 /// Per node: (most branching splits on a path from it, shortest delay to a send, longest delay).
 type Memo = BTreeMap<String, (i32, Option<f64>, f64)>;
 
-fn visit(id: &str, nodes: &BTreeMap<String, Node>, memo: &mut Memo, on_path: &mut BTreeSet<String>) -> (i32, Option<f64>, f64) {
+fn visit(
+    id: &str,
+    nodes: &BTreeMap<String, Node>,
+    memo: &mut Memo,
+    on_path: &mut BTreeSet<String>,
+) -> (i32, Option<f64>, f64) {
     if let Some(m) = memo.get(id) {
         return *m;
     }
@@ -289,7 +294,8 @@ fn batch(rows: &[Row]) -> Result<RecordBatch> {
         Field::new("model_version", DataType::Utf8, false),
     ]));
     let known = |r: &Row| r.s.depth_method != "unavailable";
-    let s = |f: &dyn Fn(&Row) -> String| Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
+    let s =
+        |f: &dyn Fn(&Row) -> String| Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
     let i = |f: &dyn Fn(&Structure) -> i32| {
         Arc::new(Int32Array::from(rows.iter().map(|r| known(r).then(|| f(&r.s))).collect::<Vec<_>>())) as ArrayRef
     };

@@ -25,7 +25,7 @@ segments as (
         segment_name as audience_name,
         profile_count,
         _landed_at as profile_count_as_of,
-        cast(null as varchar) as opt_in_process,
+        arrow_cast(null, 'Utf8') as opt_in_process,
         is_active,
         created_at,
         updated_at
@@ -34,7 +34,7 @@ segments as (
 
 final as (
     select
-        md5(concat_ws('|', platform, audience_type, audience_id)) as audience_key,
+        arrow_cast(md5(concat_ws('|', platform, audience_type, audience_id)), 'Utf8') as audience_key,
         *,
         '1.0.0' as model_version
     from (select * from lists union all select * from segments)

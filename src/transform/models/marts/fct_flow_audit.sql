@@ -115,7 +115,7 @@ coverage as (
 ),
 
 last_click as (
-    select o.lc_subject_key as flow_key, sum(o.net_revenue) as last_click_revenue_l30d
+    select o.lc_subject_key as flow_key, cast(sum(o.net_revenue) as decimal(18, 4)) as last_click_revenue_l30d
     from int_order_last_click as o
     cross join audit as d
     where o.lc_message_kind = 'flow' and o.order_date > d.audit_date - interval '30 days'
@@ -281,7 +281,7 @@ expected as (
 missing as (
     select
         d.audit_date,
-        md5(concat('missing|', x.flow_type, '|', x.channel)) as audit_key,
+        arrow_cast(md5(concat('missing|', x.flow_type, '|', x.channel)), 'Utf8') as audit_key,
         x.flow_type,
         x.channel
     from expected as x
@@ -306,9 +306,9 @@ final as (
         channels,
         trigger_type,
         platform_trigger_type,
-        cast(null as varchar) as trigger_detail,
-        cast(null as varchar) as trigger_filters,
-        cast(null as varchar) as profile_filters,
+        arrow_cast(null, 'Utf8') as trigger_detail,
+        arrow_cast(null, 'Utf8') as trigger_filters,
+        arrow_cast(null, 'Utf8') as profile_filters,
         message_count,
         email_message_count,
         sms_message_count,
@@ -346,25 +346,25 @@ final as (
     select
         audit_date,
         audit_key,
-        cast(null as varchar) as flow_key,
-        cast(null as varchar) as platform,
-        cast(null as varchar) as flow_id,
-        cast(null as varchar) as flow_name,
-        cast(null as varchar) as status,
+        arrow_cast(null, 'Utf8') as flow_key,
+        arrow_cast(null, 'Utf8') as platform,
+        arrow_cast(null, 'Utf8') as flow_id,
+        arrow_cast(null, 'Utf8') as flow_name,
+        arrow_cast(null, 'Utf8') as status,
         flow_type,
-        cast(null as varchar) as flow_type_method,
+        arrow_cast(null, 'Utf8') as flow_type_method,
         make_array(channel) as channels,
-        cast(null as varchar) as trigger_type,
-        cast(null as varchar) as platform_trigger_type,
-        cast(null as varchar) as trigger_detail,
-        cast(null as varchar) as trigger_filters,
-        cast(null as varchar) as profile_filters,
+        arrow_cast(null, 'Utf8') as trigger_type,
+        arrow_cast(null, 'Utf8') as platform_trigger_type,
+        arrow_cast(null, 'Utf8') as trigger_detail,
+        arrow_cast(null, 'Utf8') as trigger_filters,
+        arrow_cast(null, 'Utf8') as profile_filters,
         cast(null as int) as message_count,
         cast(null as int) as email_message_count,
         cast(null as int) as sms_message_count,
         cast(null as int) as split_count,
         cast(null as int) as branching_depth,
-        cast(null as varchar) as depth_method,
+        arrow_cast(null, 'Utf8') as depth_method,
         cast(null as double) as first_message_delay_hours,
         cast(null as double) as longest_path_delay_hours,
         cast(null as double) as smart_sending_share,
@@ -384,7 +384,7 @@ final as (
         cast(null as decimal(18, 4)) as incremental_revenue_l90d,
         cast(null as decimal(18, 4)) as ci_low,
         cast(null as decimal(18, 4)) as ci_high,
-        cast(null as varchar) as evidence_grade,
+        arrow_cast(null, 'Utf8') as evidence_grade,
         cast(null as int) as default_signal_count,
         'missing' as calibration_status,
         make_array('missing_required_type') as calibration_reasons,
