@@ -23,7 +23,16 @@ pub const SEEDS: &[(&str, &[&str])] = &[
     ("dim_fx_rate", &["rate_date", "from_currency", "to_currency", "rate"]),
     (
         "dim_flow_type",
-        &["flow_type", "display_name", "is_required", "expected_channels", "outcome_window_days", "intent_triggered"],
+        &[
+            "flow_type",
+            "display_name",
+            "is_required",
+            "expected_channels",
+            "outcome_window_days",
+            "intent_triggered",
+            "default_delay_hours",
+            "template_names",
+        ],
     ),
     ("map_flow_type_override", &["platform", "flow_id", "flow_type"]),
     ("cfg_flow_holdouts", &["flow_key", "start_date", "end_date", "holdout_pct", "assignment"]),

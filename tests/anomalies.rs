@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use common::*;
+use lifecycle_etl::simulate::model::SimFlow;
+use lifecycle_etl::simulate::store::{Entity, SimStore};
 use lifecycle_etl::simulate::{Causal, Incident, SimConfig};
 
 #[derive(Debug)]
@@ -37,8 +39,9 @@ async fn planted_incidents_are_found_on_their_day_and_flow() {
         end_date: date(2026, 10, 31),
         causal: Causal::default(),
     };
-    let (truth, storage, _dir) = run_brand(&cfg).await;
+    let (truth, storage, dir) = run_brand(&cfg).await;
     assert_eq!(truth.incidents, Incident::planted(), "the default brand carries the planted incidents");
+    flow_audit_matches_the_simulated_flows(&truth, &storage, dir.path()).await;
     let flow_ids: BTreeMap<String, String> =
         truth.flows.iter().map(|f| (f.flow_type.clone(), f.flow_id.clone())).collect();
 
@@ -137,4 +140,93 @@ async fn planted_incidents_are_found_on_their_day_and_flow() {
 
 async fn scalar_text(storage: &lifecycle_etl::storage::Storage, sql: &str) -> String {
     rows(storage, sql).await.first().and_then(|r| r.first().cloned()).unwrap_or_default()
+}
+
+/// The flow audit (models.md 4.11) of the same brand: every simulated flow has exactly one audit
+/// row, with its type (or `unclassified` for the flow whose name and trigger say nothing, which
+/// must then ask for review) and its status; the `missing` rows are exactly the required
+/// `dim_flow_type` types x expected channels that no live simulated flow sends on.
+async fn flow_audit_matches_the_simulated_flows(
+    truth: &lifecycle_etl::simulate::model::SimTruth,
+    storage: &lifecycle_etl::storage::Storage,
+    dir: &std::path::Path,
+) {
+    let audit = rows(
+        storage,
+        "select coalesce(flow_id, ''), flow_type, coalesce(status, ''), calibration_status, \
+                coalesce(flow_type_method, ''), coalesce(array_to_string(channels, '|'), ''), \
+                coalesce(array_to_string(calibration_reasons, ','), ''), \
+                cast(audit_date as varchar), coalesce(cast(default_signal_count as varchar), ''), \
+                coalesce(cast(days_since_content_update as varchar), ''), coalesce(evidence_grade, ''), \
+                coalesce(cast(round(recipient_match_ratio_l30d, 3) as varchar), ''), \
+                coalesce(cast(round(coverage_ratio_l30d, 3) as varchar), '') \
+         from fct_flow_audit order by 1, 2, 6",
+    )
+    .await;
+    for r in &audit {
+        println!(
+            "audit {} {:<7} {:<20} {:<9} {:<20} signals {:>1} days {:>4} grade {:<1} match {:<5} coverage {:<5} {}",
+            r[7], r[0], r[1], r[2], r[3], r[8], r[9], r[10], r[11], r[12], r[6]
+        );
+    }
+    assert!(audit.iter().all(|r| r[7] == "2026-10-31"), "the audit is as of the data's last day");
+    // The simulated flows with their status (the store keeps what the fake serves).
+    let store = SimStore::open(dir.join("sim")).expect("the simulated store");
+    let sim: Vec<SimFlow> = store.read_all(Entity::Flows).expect("flows");
+    assert_eq!(sim.len(), truth.flows.len());
+    for f in &truth.flows {
+        let mine: Vec<&Vec<String>> = audit.iter().filter(|r| r[0] == f.flow_id).collect();
+        assert_eq!(mine.len(), 1, "flow {} ({}) has one audit row", f.flow_id, f.flow_type);
+        let r = mine[0];
+        let s = sim.iter().find(|s| s.flow_id == f.flow_id).expect("a simulated flow");
+        let status = if s.archived { "archived" } else { s.status.as_str() };
+        assert_eq!(r[2], status, "flow {} status", s.name);
+        if r[1] == "unclassified" {
+            assert_eq!(r[4], "unmapped", "{}", s.name);
+            assert_eq!(r[3], if status == "live" { "needs_review" } else { "paused" }, "{}", s.name);
+        } else {
+            assert_eq!(r[1], f.flow_type, "flow {} type", s.name);
+        }
+        if status != "live" {
+            assert_eq!(r[3], "paused", "{} is not live", s.name);
+        } else {
+            assert!(
+                ["calibrated", "running_on_defaults", "stale", "needs_review"].contains(&r[3].as_str()),
+                "{}: {}",
+                s.name,
+                r[3]
+            );
+        }
+    }
+    assert_eq!(audit.iter().filter(|r| !r[0].is_empty()).count(), truth.flows.len(), "no other flow rows");
+    // Missing rows against the shipped dim_flow_type and the flows the simulator made live.
+    let seed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/defaults/seeds/dim_flow_type.csv")).unwrap();
+    let mut lines = seed.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let mut expected_missing = Vec::new();
+    for l in lines.filter(|l| !l.trim().is_empty()) {
+        let c: Vec<&str> = l.split(',').collect();
+        if c[col("is_required")] != "true" {
+            continue;
+        }
+        for ch in c[col("expected_channels")].split('|') {
+            let covered = sim.iter().any(|s| {
+                !s.archived
+                    && s.status == "live"
+                    && s.flow_type == c[col("flow_type")]
+                    && s.messages.iter().any(|m| m.channel == ch)
+            });
+            if !covered {
+                expected_missing.push(format!("{}|{ch}", c[col("flow_type")]));
+            }
+        }
+    }
+    expected_missing.sort();
+    let mut missing: Vec<String> =
+        audit.iter().filter(|r| r[3] == "missing").map(|r| format!("{}|{}", r[1], r[5])).collect();
+    missing.sort();
+    assert_eq!(missing, expected_missing, "missing rows");
+    assert!(!missing.is_empty(), "the simulated brand lacks at least one required type x channel");
 }

@@ -54,6 +54,7 @@ pub const RUST_MODELS: &[(&str, &str, RustBuild, &[&str])] = &[
         &["int_person_identifier"],
     ),
     ("intermediate", "int_flows", super::rust::flows::build_flows, &[]),
+    ("intermediate", "int_flow_structure", super::rust::flow_structure::build_flow_structure, &[]),
     (
         "marts",
         "int_flow_entries",

@@ -5,5 +5,6 @@ pub mod clv_marts;
 pub mod columns;
 pub mod contribution;
 pub mod entries;
+pub mod flow_structure;
 pub mod flows;
 pub mod identity;
