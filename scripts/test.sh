@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh Debian machine lacks, then runs the whole suite.
 #   - moto[server] (the S3-compatible server the storage tests start on 127.0.0.1), in a venv
+#   - Debian's chromium (the dashboard's browser test, tests/dashboard.rs)
 #   - cargo-nextest is used when present, plain `cargo test` otherwise
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,11 @@ if [ -z "${MOTO_SERVER:-}" ]; then
     "$venv/bin/pip" install -q 'moto[server]==5.2.5'
   fi
   export MOTO_SERVER="$venv/bin/moto_server"
+fi
+
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  echo "installing chromium" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 # Debug builds: a cold release build takes ~24 minutes on two cores.

@@ -87,9 +87,12 @@ select flow_name, flow_type, channel, sends, channel_cost, last_click_revenue, i
        incremental_contribution_margin, incremental_contribution_margin_ci_low, \
        incremental_contribution_margin_ci_high, incrementality_ratio, is_mature, lift_reason, rolled_up_to, \
        platform_reported_revenue \
-from fct_flow_contribution \
-where period_grain = 'month' and period_start = cast({first} as date) \
-order by case when channel = 'all' then 0 else 1 end, coalesce(last_click_revenue, 0) desc, flow_name, channel";
+from ( \
+  select *, max(case when channel = 'all' then coalesce(last_click_revenue, 0) end) over (partition by flow_key) as flow_rank \
+  from fct_flow_contribution \
+  where period_grain = 'month' and period_start = cast({first} as date)) \
+where channel = 'all' or sends > 0 \
+order by flow_rank desc, flow_name, case when channel = 'all' then 0 else 1 end, channel";
 
 pub const RETENTION: &str = "\
 select cast(cohort_month as varchar) as cohort, month_number, retention_pct, cumulative_revenue_per_customer, cohort_size \
@@ -102,7 +105,8 @@ pub const CLV: &str = "\
 select segment_type, segment_value, customers, avg_purchase_value, purchase_frequency, churn_rate_annual, \
        avg_lifespan_years, historical_clv, pred_clv_12m_mean, cast(data_cutoff as varchar) as cutoff \
 from fct_clv \
-where as_of_month = (select max(as_of_month) from fct_clv where as_of_month <= cast({last} as date)) \
+where as_of_month = coalesce((select max(as_of_month) from fct_clv where as_of_month <= cast({last} as date)), \
+                             (select min(as_of_month) from fct_clv)) \
 order by segment_type, segment_value";
 
 pub const TRANSITIONS: &str = "\
@@ -123,6 +127,52 @@ group by rfm_tier, first_order_offer_type";
 pub const AS_OF: &str = "\
 select cast(max(d) as varchar) from ( \
   select max(order_date) as d from fct_orders union all select max(event_date) from fct_message_events)";
+
+/// The flow audit at the month's end; the audit is a nightly snapshot of the flows as they are,
+/// so a month before the first audit reads the earliest one (its date is shown).
+pub const AUDIT: &str = "\
+select coalesce(flow_name, '') as flow_name, flow_type, coalesce(status, '') as status, calibration_status, \
+       array_to_string(channels, ', ') as channels, branching_depth, first_message_delay_hours, \
+       days_since_content_update, ab_tests_total, holdout_active, sends_l30d, evidence_grade, \
+       array_to_string(calibration_reasons, ', ') as reasons, array_to_string(recommendations, ', ') as recommendations, \
+       default_signal_count, cast(audit_date as varchar) as audit_date \
+from fct_flow_audit \
+where audit_date = coalesce((select max(audit_date) from fct_flow_audit where audit_date <= cast({last} as date)), \
+                            (select min(audit_date) from fct_flow_audit)) \
+order by case calibration_status when 'missing' then 0 when 'running_on_defaults' then 1 when 'stale' then 2 \
+         when 'needs_review' then 3 when 'calibrated' then 4 else 5 end, coalesce(sends_l30d, 0) desc, flow_name";
+
+/// Campaign email engagement by local hour of week, all segments pooled, at the latest as-of
+/// date in the month.
+pub const SEND_TIME: &str = "\
+select hour_of_week, sum(deliveries) as deliveries, sum(unique_clicks) as clicks, cast(max(as_of_date) as varchar) \
+from fct_send_time \
+where channel = 'email' \
+  and as_of_date = (select max(as_of_date) from fct_send_time where as_of_date <= cast({last} as date)) \
+group by hour_of_week order by hour_of_week";
+
+pub const SEND_TIME_ADVICE: &str = "\
+select segment_key, channel, deliveries, current_hour_of_week, recommended_hour_of_week, recommended_weekday, \
+       recommended_local_hour, prob_better, expected_relative_uplift, reason \
+from fct_send_time_recommendation \
+where as_of_date = (select max(as_of_date) from fct_send_time_recommendation where as_of_date <= cast({last} as date)) \
+order by channel, deliveries desc";
+
+/// Unsubscribes per profile-week by weekly message count over the 13 weeks to the month's end,
+/// per segment (email).
+pub const CADENCE: &str = "\
+select segment_key, frequency_bucket, bucket_min_messages, sum(profile_weeks) as profile_weeks, \
+       sum(unsubscribes) as unsubscribes, sum(net_revenue) as revenue \
+from fct_cadence \
+where channel = 'email' and week_end <= cast({last} as date) and week_start > cast({last} as date) - interval '91 days' \
+group by segment_key, frequency_bucket, bucket_min_messages order by segment_key, bucket_min_messages";
+
+pub const CADENCE_ADVICE: &str = "\
+select segment_key, channel, current_median_cadence, recommended_max_cadence, binding_constraint, \
+       profile_weeks_behind, cast(as_of_date as varchar) \
+from fct_cadence_recommendation \
+where as_of_date = (select max(as_of_date) from fct_cadence_recommendation where as_of_date <= cast({last} as date)) \
+order by channel, profile_weeks_behind desc";
 
 /// Fills `{first}` and `{last}` with the month's bounds.
 pub fn for_month(sql: &str, month: &str) -> String {

@@ -21,6 +21,11 @@ pub struct Dashboard<'a> {
     pub clv: &'a Rows,
     pub transitions: &'a Rows,
     pub segments: &'a Rows,
+    pub audit: &'a Rows,
+    pub send_time: &'a Rows,
+    pub send_time_advice: &'a Rows,
+    pub cadence: &'a Rows,
+    pub cadence_advice: &'a Rows,
     pub anomalies: &'a [Anomaly],
     pub runs: &'a [RunManifest],
 }
@@ -73,6 +78,7 @@ svg.chart{background:#fff;border:1px solid #eef1f4;margin:.3rem 0}svg text{font:
 svg text.axis{fill:#222;font-weight:600}svg line.grid{stroke:#e6e9ed}svg line.zero{stroke:#445;stroke-width:1.2}\
 section.view{display:none}section.view:target{display:block}\
 main:not(:has(section.view:target)) #crm{display:block}\
+.wide{overflow-x:auto}table.small td,table.small th{font-size:12.5px}table.small td:first-child{min-width:10rem}td.why{min-width:14rem}\
 dl.grades{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem}dl.grades dd{margin:0}";
 
 pub fn render(d: &Dashboard<'_>) -> String {
@@ -93,9 +99,17 @@ pub fn render(d: &Dashboard<'_>) -> String {
     );
 
     h.push_str("<section class=\"view\" id=\"crm\"><h2 class=\"view-title\">CRM lead view</h2>");
+    h.push_str(&audit(d.audit));
     h.push_str(&anomaly_table(d.anomalies, d.currency, d.as_of));
+    h.push_str(&send_time(d.send_time, d.send_time_advice));
+    h.push_str(&cadence(d.cadence, d.cadence_advice));
     h.push_str(&transitions(d.transitions));
     h.push_str(&segments(d.segments, d.currency));
+    h.push_str(
+        "<h2>Interventions and queued hypotheses</h2><p class=\"muted\">This job has no operating record yet: \
+         the file where the CRM lead records changes to flows and the hypotheses queued next, with each \
+         change's before/after contribution, is not built yet.</p>",
+    );
     h.push_str(&runs(d.runs));
     h.push_str("</section>");
 
@@ -146,10 +160,17 @@ fn contribution(rows: &Rows, currency: &str, month: &str, as_of: &str) -> String
         ("last-click revenue", "modeled incremental revenue"),
         &fmt,
     ));
+    if bars.iter().all(|b| b.estimate.is_none()) {
+        h.push_str(
+            "<p class=\"bad\">No flow has enough evidence this month for a modeled estimate: each lacks a control \
+             group large enough (grade D), so only last-click is shown. Add a random holdout to the flows that \
+             matter most; see the flow audit's recommendations.</p>",
+        );
+    }
     h.push_str(
-        "<table><tr><th>Flow</th><th>Channel</th><th class=\"n\">Sends</th><th class=\"n\">Channel cost</th>\
-         <th class=\"n\">Last-click revenue</th><th class=\"n\">Incremental revenue (95 % interval)</th><th>Grade</th>\
-         <th class=\"n\">Incremental contribution margin (95 % interval)</th><th class=\"n\">Incremental ÷ last-click</th></tr>",
+        "<div class=\"wide\"><table class=\"small\"><tr><th>Flow</th><th>Channel</th><th class=\"n\">Sends</th><th class=\"n\">Channel cost</th>\
+         <th class=\"n\">Last-click revenue</th><th class=\"n\">Incremental revenue (95 %)</th><th>Grade</th>\
+         <th class=\"n\">Incremental contribution margin (95 %)</th><th class=\"n\">Incremental ÷ last-click</th></tr>",
     );
     let m = |v: Option<f64>| v.map(|v| money(v, currency)).unwrap_or_else(|| "–".into());
     for r in 0..rows.len() {
@@ -193,7 +214,7 @@ fn contribution(rows: &Rows, currency: &str, month: &str, as_of: &str) -> String
             rows.num(r, 14).map(|v| pct(v, 0)).unwrap_or_else(|| "–".into()),
         );
     }
-    h.push_str("</table>");
+    h.push_str("</table></div>");
     h.push_str(
         "<h2>Evidence grades</h2><dl class=\"grades\">\
          <dt><span class=\"grade gA\">A</span></dt><dd>A random holdout: people kept from the flow at random. The interval is a bootstrap over people; trust it as a measurement.</dd>\
@@ -327,6 +348,229 @@ fn clv(rows: &Rows, currency: &str) -> String {
     h
 }
 
+const STATUS_LABELS: [(&str, &str); 6] = [
+    ("missing", "missing"),
+    ("running_on_defaults", "running on defaults"),
+    ("stale", "stale content"),
+    ("needs_review", "needs review"),
+    ("calibrated", "calibrated"),
+    ("paused", "paused / not live"),
+];
+
+fn audit(rows: &Rows) -> String {
+    let mut h = String::from("<h2>Flow audit</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No flow audit yet.</p>");
+        return h;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"what\">Every flow against the canonical lifecycle set as of {}: <b>calibrated</b> (tested or \
+         measured recently, content under six months old, at most one default signal), <b>running on defaults</b> \
+         (three or more template signals: template name, never edited, template delay, no branching, no A/B \
+         test), <b>stale</b> (content untouched for over a year), <b>needs review</b>, or <b>missing</b> (a \
+         required flow type with no live flow on the channel).</p>",
+        esc(&rows.str(0, 15))
+    );
+    let counts: Vec<(String, f64)> = STATUS_LABELS
+        .iter()
+        .map(|(status, label)| {
+            (label.to_string(), (0..rows.len()).filter(|r| rows.str(*r, 3) == *status).count() as f64)
+        })
+        .collect();
+    let fmt = |v: f64| trim(v);
+    h.push_str(&svg::column_chart("Flows by calibration status", &counts, "flows", &fmt));
+    h.push_str(
+        "<div class=\"wide\"><table class=\"small\"><tr><th>Flow</th><th>Type</th><th>Status</th><th>Channels</th>\
+         <th class=\"n\">Depth</th><th class=\"n\">First delay</th><th class=\"n\">Content age</th><th class=\"n\">A/B</th>\
+         <th>Holdout</th><th class=\"n\">Sends 30 d</th><th>Grade</th><th>Why</th><th>Do next</th></tr>",
+    );
+    for r in 0..rows.len() {
+        let status = rows.str(r, 3);
+        let label = STATUS_LABELS.iter().find(|(s, _)| *s == status).map(|(_, l)| *l).unwrap_or(status.as_str());
+        let class = match status.as_str() {
+            "missing" | "running_on_defaults" | "stale" => " class=\"bad\"",
+            "calibrated" => " class=\"good\"",
+            _ => "",
+        };
+        let name = if status == "missing" {
+            format!("<i>no {} flow</i>", esc(&rows.str(r, 1).replace('_', " ")))
+        } else {
+            esc(&rows.str(r, 0))
+        };
+        let opt = |c: usize, f: &dyn Fn(f64) -> String| rows.num(r, c).map(f).unwrap_or_else(|| "–".into());
+        let _ = write!(
+            h,
+            "<tr><td>{name}{}</td><td>{}</td><td{class} style=\"white-space:nowrap\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"why\">{}</td><td class=\"why\">{}</td></tr>",
+            if rows.str(r, 2).is_empty() || rows.str(r, 2) == "live" {
+                String::new()
+            } else {
+                format!(" <span class=\"muted\">({})</span>", esc(&rows.str(r, 2)))
+            },
+            esc(&rows.str(r, 1).replace('_', " ")),
+            esc(label),
+            esc(&rows.str(r, 4)),
+            opt(5, &trim),
+            opt(6, &|v| format!("{} h", trim(v))),
+            opt(7, &|v| format!("{} d", v as i64)),
+            opt(8, &trim),
+            match rows.num(r, 9) {
+                Some(v) if v > 0.5 => "yes",
+                Some(_) => "no",
+                None => "–",
+            },
+            opt(10, &|v| thousands(v as i64)),
+            grade(&rows.str(r, 11)),
+            esc(&rows.str(r, 12).replace('_', " ")),
+            esc(&rows.str(r, 13).replace('_', " ")),
+        );
+    }
+    h.push_str("</table></div>");
+    h
+}
+
+const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+fn hour_of_week(h: f64) -> String {
+    let h = h as usize;
+    format!("{} {:02}:00", &WEEKDAYS[(h / 24) % 7][..3], h % 24)
+}
+
+fn send_time(rows: &Rows, advice: &Rows) -> String {
+    let mut h = String::from("<h2>Send time</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No campaign email deliveries in the send-time window.</p>");
+        return h;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"what\">Campaign email click rate by the recipient's local day and hour, all segments together, \
+         over the 90 days to {}. Empty cells had no sends. Flow sends are left out: their timing follows the \
+         trigger, not a choice. Hours carry the content sent in them, so a good hour is evidence, not proof.</p>",
+        esc(&rows.str(0, 3))
+    );
+    let mut values = vec![vec![None; 24]; 7];
+    for r in 0..rows.len() {
+        let how = rows.f(r, 0) as usize;
+        let deliveries = rows.f(r, 1);
+        if how < 168 && deliveries > 0.0 {
+            values[how / 24][how % 24] = Some(rows.f(r, 2) / deliveries);
+        }
+    }
+    let fmt = |v: f64| pct(v, 1);
+    h.push_str(&svg::heatmap(
+        "Campaign email click rate by local hour of week",
+        &Heatmap {
+            rows: WEEKDAYS.iter().map(|d| d.to_string()).collect(),
+            cols: (0..24).map(|h| format!("{h:02}")).collect(),
+            values,
+            fmt: &fmt,
+            cell_text: false,
+            col_label_every: 2,
+            x_label: "recipient's local hour",
+            y_label: "",
+        },
+    ));
+    if !advice.is_empty() {
+        h.push_str(
+            "<table class=\"small\"><tr><th>Segment</th><th>Channel</th><th class=\"n\">Deliveries</th><th>Now</th>\
+             <th>Recommended</th><th class=\"n\">P(better)</th><th class=\"n\">Uplift</th><th>Why</th></tr>",
+        );
+        for r in 0..advice.len() {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&advice.str(r, 0)),
+                esc(&advice.str(r, 1)),
+                thousands(advice.f(r, 2) as i64),
+                hour_of_week(advice.f(r, 3)),
+                hour_of_week(advice.f(r, 4)),
+                advice.num(r, 7).map(|v| pct(v, 0)).unwrap_or_else(|| "–".into()),
+                advice.num(r, 8).map(|v| pct(v, 0)).unwrap_or_else(|| "–".into()),
+                esc(&advice.str(r, 9).replace('_', " ")),
+            );
+        }
+        h.push_str("</table>");
+    }
+    h
+}
+
+const BUCKETS: [&str; 7] = ["0", "1", "2", "3", "4-5", "6-9", "10+"];
+
+fn cadence(rows: &Rows, advice: &Rows) -> String {
+    let mut h = String::from("<h2>Cadence and unsubscribe pressure</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"muted\">No profile-weeks in the cadence window.</p>");
+        return h;
+    }
+    h.push_str(
+        "<p class=\"what\">Email unsubscribes per subscriber-week by how many marketing emails the subscriber got \
+         that week, per segment, over the 13 weeks to the month's end (the five largest segments; points under \
+         50 subscriber-weeks are left out). A curve that climbs steeply marks where more sends start costing \
+         subscribers. Engaged people trigger more flows, so high buckets are enriched with them: read this as \
+         pressure, not as a causal dose-response.</p>",
+    );
+    let mut by_segment: BTreeMap<String, (f64, Vec<(f64, f64)>)> = BTreeMap::new();
+    for r in 0..rows.len() {
+        let weeks = rows.f(r, 3);
+        let bucket = BUCKETS.iter().position(|b| *b == rows.str(r, 1)).unwrap_or(0) as f64;
+        let entry = by_segment.entry(rows.str(r, 0)).or_default();
+        entry.0 += weeks;
+        if weeks >= 50.0 {
+            entry.1.push((bucket, rows.f(r, 4) / weeks));
+        }
+    }
+    let mut segments: Vec<(f64, Series)> = by_segment
+        .into_iter()
+        .filter(|s| s.1.1.len() >= 2)
+        .map(|(name, (weeks, points))| (weeks, Series { name, points }))
+        .collect();
+    segments.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let series: Vec<Series> = segments.into_iter().take(5).map(|(_, s)| s).collect();
+    let fmt = |v: f64| pct(v, 2);
+    h.push_str(&svg::line_chart(
+        "Unsubscribes per subscriber-week by weekly email count",
+        &series,
+        &Axes {
+            x_label: "marketing emails received in the week",
+            y_label: "unsubscribes per subscriber-week",
+            x_ticks: BUCKETS.iter().enumerate().map(|(i, b)| (i as f64, b.to_string())).collect(),
+            y_fmt: &fmt,
+            x_fmt: &trim,
+            y_from_zero: true,
+        },
+    ));
+    if !advice.is_empty() {
+        let _ = write!(
+            h,
+            "<table class=\"small\"><tr><th>Segment</th><th>Channel</th><th class=\"n\">Median per week now</th>\
+             <th>Recommended weekly cap</th><th>What binds</th><th class=\"n\">Subscriber-weeks</th></tr>"
+        );
+        for r in 0..advice.len() {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&advice.str(r, 0)),
+                esc(&advice.str(r, 1)),
+                trim(advice.f(r, 2)),
+                esc(&advice.str(r, 3)),
+                esc(&advice.str(r, 4).replace('_', " ")),
+                thousands(advice.f(r, 5) as i64),
+            );
+        }
+        h.push_str("</table>");
+        let _ = write!(
+            h,
+            "<p class=\"muted\">The cap is a heuristic as of {}: the largest weekly count whose spam complaints stay \
+             under 0.1 % per message, whose unsubscribe pressure stays within twice that of one email a week, and \
+             whose extra revenue outweighs the subscribers it costs. A randomized cadence test gives the causal answer.</p>",
+            esc(&advice.str(0, 6))
+        );
+    }
+    h
+}
+
 fn tier_order(tiers: &BTreeSet<String>) -> Vec<String> {
     let mut out: Vec<String> = TIERS.iter().filter(|t| tiers.contains(**t)).map(|t| t.to_string()).collect();
     out.extend(tiers.iter().filter(|t| !TIERS.contains(&t.as_str())).cloned());
@@ -359,8 +603,8 @@ fn transitions(rows: &Rows) -> String {
     h.push_str(&svg::heatmap(
         &format!("RFM tier transitions from {from} to {to}"),
         &Heatmap {
-            rows: order.clone(),
-            cols: order.iter().map(|t| abbreviate(t)).collect(),
+            rows: order.iter().map(|t| t.replace('_', " ")).collect(),
+            cols: order.iter().map(|t| t.replace('_', " ")).collect(),
             values,
             fmt: &fmt,
             cell_text: true,
@@ -370,14 +614,6 @@ fn transitions(rows: &Rows) -> String {
         },
     ));
     h
-}
-
-fn abbreviate(tier: &str) -> String {
-    if tier.len() <= 9 {
-        tier.to_string()
-    } else {
-        tier.split(' ').map(|w| &w[..w.len().min(5)]).collect::<Vec<_>>().join(" ")
-    }
 }
 
 fn segments(rows: &Rows, currency: &str) -> String {
@@ -548,6 +784,5 @@ mod tests {
     fn tiers_keep_the_rfm_order() {
         let tiers: BTreeSet<String> = ["Lost", "Champion", "Other", "New"].iter().map(|s| s.to_string()).collect();
         assert_eq!(tier_order(&tiers), vec!["Champion", "New", "Lost", "Other"]);
-        assert_eq!(abbreviate("Potential Loyalist"), "Poten Loyal");
     }
 }

@@ -43,6 +43,11 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
     let clv = data::fetch(&ctx, &q(data::CLV)).await?;
     let transitions = data::fetch(&ctx, &q(data::TRANSITIONS)).await?;
     let segments = data::fetch(&ctx, &q(data::SEGMENTS)).await?;
+    let audit = data::fetch(&ctx, &q(data::AUDIT)).await?;
+    let send_time = data::fetch(&ctx, &q(data::SEND_TIME)).await?;
+    let send_time_advice = data::fetch(&ctx, &q(data::SEND_TIME_ADVICE)).await?;
+    let cadence = data::fetch(&ctx, &q(data::CADENCE)).await?;
+    let cadence_advice = data::fetch(&ctx, &q(data::CADENCE_ADVICE)).await?;
     let anomalies = anomalies(&ctx, &month).await?;
     let runs = manifest::run_manifests(storage).await?;
     let page = html::render(&html::Dashboard {
@@ -55,6 +60,11 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
         clv: &clv,
         transitions: &transitions,
         segments: &segments,
+        audit: &audit,
+        send_time: &send_time,
+        send_time_advice: &send_time_advice,
+        cadence: &cadence,
+        cadence_advice: &cadence_advice,
         anomalies: &anomalies,
         runs: &runs,
     });

@@ -76,12 +76,15 @@ pub fn line_chart(aria: &str, series: &[Series], axes: &Axes<'_>) -> String {
     for (k, series) in series.iter().enumerate() {
         let colour = PALETTE[k % PALETTE.len()];
         let path: Vec<String> = series.points.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
-        let _ = write!(
-            s,
-            "<polyline class=\"mark\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"><title>{}</title></polyline>",
-            path.join(" "),
-            esc(&series.name)
-        );
+        // A single point has no line to draw: its circle alone marks it.
+        if path.len() > 1 {
+            let _ = write!(
+                s,
+                "<polyline class=\"mark\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"><title>{}</title></polyline>",
+                path.join(" "),
+                esc(&series.name)
+            );
+        }
         for (x, y) in &series.points {
             let _ = write!(
                 s,
@@ -128,8 +131,12 @@ pub fn heatmap(aria: &str, m: &Heatmap<'_>) -> String {
     if m.values.iter().flatten().all(Option::is_none) {
         return empty(aria);
     }
-    let (left, top, bottom) = (110.0, 8.0, 44.0);
+    let (left, top) = (120.0, 8.0);
     let cell_w = ((W - left - 10.0) / m.cols.len().max(1) as f64).min(90.0);
+    let every = m.col_label_every.max(1);
+    // Labels wider than their columns are slanted so they do not run into each other.
+    let slant = m.cols.iter().any(|c| c.chars().count() as f64 * 6.2 > cell_w * every as f64);
+    let bottom = if slant { 90.0 } else { 44.0 };
     let cell_h = if m.cell_text { 28.0 } else { 22.0 };
     let h = top + cell_h * m.rows.len() as f64 + bottom;
     let vals: Vec<f64> = m.values.iter().flatten().flatten().copied().collect();
@@ -165,7 +172,7 @@ pub fn heatmap(aria: &str, m: &Heatmap<'_>) -> String {
                 esc(&label)
             );
             if m.cell_text && v.is_some() {
-                let dark = v.map(|v| hi > lo && (v - lo) / (hi - lo) > 0.6).unwrap_or(false);
+                let dark = v.map(|v| hi > lo && (v - lo) / (hi - lo) > 0.45).unwrap_or(false);
                 let _ = write!(
                     s,
                     "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{}\">{}</text>",
@@ -177,17 +184,20 @@ pub fn heatmap(aria: &str, m: &Heatmap<'_>) -> String {
             }
         }
     }
-    let every = m.col_label_every.max(1);
     for (c, col) in m.cols.iter().enumerate().filter(|(c, _)| c % every == 0) {
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            left + (c as f64 + 0.5) * cell_w,
-            top + cell_h * m.rows.len() as f64 + 14.0,
-            esc(col)
-        );
+        let (x, y) = (left + (c as f64 + 0.5) * cell_w, top + cell_h * m.rows.len() as f64 + 14.0);
+        if slant {
+            let _ = write!(
+                s,
+                "<text transform=\"translate({x:.1} {y:.1}) rotate(-35)\" text-anchor=\"end\">{}</text>",
+                esc(col)
+            );
+        } else {
+            let _ = write!(s, "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\">{}</text>", esc(col));
+        }
     }
-    axis_labels(&mut s, m.x_label, m.y_label, left, h, bottom);
+    // Under slanted labels the axis title goes to the bottom edge.
+    axis_labels(&mut s, m.x_label, m.y_label, left, h, if slant { 46.0 } else { bottom });
     s.push_str("</svg>");
     s
 }
@@ -292,7 +302,7 @@ pub fn column_chart(aria: &str, bars: &[(String, f64)], y_label: &str, fmt: &dyn
     if bars.is_empty() {
         return empty(aria);
     }
-    let (left, right, top, bottom, h) = (64.0, 10.0, 12.0, 56.0, 240.0);
+    let (left, right, top, bottom, h) = (64.0, 10.0, 12.0, 56.0, 210.0);
     let (v0, v1) = bounds(bars.iter().map(|b| b.1), true);
     let ticks = nice_ticks(v0, v1, 5);
     let (v0, v1) = (ticks[0].min(v0), ticks[ticks.len() - 1].max(v1));
@@ -310,19 +320,20 @@ pub fn column_chart(aria: &str, bars: &[(String, f64)], y_label: &str, fmt: &dyn
             esc(&fmt(*t)),
         );
     }
+    let bar_w = (step * 0.7).min(70.0);
     for (k, (label, v)) in bars.iter().enumerate() {
-        let x = left + k as f64 * step + step * 0.15;
+        let x = left + k as f64 * step + (step - bar_w) / 2.0;
         let (a, b) = (sy(0.0_f64.max(v0)).min(sy(*v)), sy(0.0_f64.max(v0)).max(sy(*v)));
         let _ = write!(
             s,
             "<rect class=\"mark\" x=\"{x:.1}\" y=\"{a:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {}</title></rect>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            step * 0.7,
+            bar_w,
             (b - a).max(1.0),
             PALETTE[0],
             esc(label),
             esc(&fmt(*v)),
-            x + step * 0.35,
+            x + bar_w / 2.0,
             h - bottom + 16.0,
             esc(label)
         );
@@ -380,7 +391,7 @@ fn bounds(values: impl Iterator<Item = f64>, with_zero: bool) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    if hi - lo < f64::EPSILON { (lo - 1.0, hi + 1.0) } else { (lo, hi) }
+    if (hi - lo).abs() < f64::EPSILON { (lo - 1.0, hi + 1.0) } else { (lo, hi) }
 }
 
 /// Round-number ticks (steps of 1, 2 or 5 × 10^k) covering [lo, hi] in about `n` steps.
@@ -423,7 +434,11 @@ mod tests {
             ],
             &axes,
         );
-        assert_eq!(lines.matches("class=\"mark\"").count(), 2 + 3, "two polylines and three points");
+        assert_eq!(
+            lines.matches("class=\"mark\"").count(),
+            1 + 3,
+            "one polyline (a single point has none) and three points"
+        );
         assert!(lines.contains("a&lt;b") && !lines.contains("a<b"));
         let m = heatmap(
             "send time",
