@@ -401,12 +401,15 @@ pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
     let first = (lo / step).floor() * step;
     let mut ticks = Vec::new();
-    let mut t = first;
-    while t <= hi + step * 1e-9 || ticks.len() < 2 {
+    let mut k = 0.0;
+    loop {
+        let t = first + k * step;
         ticks.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
-        t += step;
+        if t >= hi - step * 1e-9 && ticks.len() >= 2 {
+            return ticks;
+        }
+        k += 1.0;
     }
-    ticks
 }
 
 #[cfg(test)]
@@ -416,6 +419,7 @@ mod tests {
     #[test]
     fn ticks_are_round_and_cover_the_range() {
         assert_eq!(nice_ticks(0.0, 1.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(nice_ticks(0.0, 0.93, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
         assert_eq!(nice_ticks(-130.0, 870.0, 5), vec![-200.0, 0.0, 200.0, 400.0, 600.0, 800.0, 1000.0]);
         let t = nice_ticks(3.0, 3.0 + 1e-12, 5);
         assert!(t.len() >= 2);
