@@ -63,7 +63,7 @@ const TIERS: [&str; 12] = [
 ];
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#fafbfc}\
-main{max-width:72rem;margin:0 auto;padding:1rem 2rem 3rem}header{background:#1d2733;color:#fff;padding:1rem 2rem}\
+main{max-width:80rem;margin:0 auto;padding:1rem 2rem 3rem}header{background:#1d2733;color:#fff;padding:1rem 2rem}\
 header h1{font-size:1.4rem;margin:0}header p{margin:.2rem 0 0;color:#c9d1d9}\
 nav{display:flex;gap:.5rem;margin-top:.8rem}nav a{color:#fff;text-decoration:none;padding:.35rem .9rem;border:1px solid #5b6b7c;border-radius:4px}\
 nav a:hover{background:#34475a}\
@@ -78,7 +78,7 @@ svg.chart{background:#fff;border:1px solid #eef1f4;margin:.3rem 0}svg text{font:
 svg text.axis{fill:#222;font-weight:600}svg line.grid{stroke:#e6e9ed}svg line.zero{stroke:#445;stroke-width:1.2}\
 section.view{display:none}section.view:target{display:block}\
 main:not(:has(section.view:target)) #crm{display:block}\
-.wide{overflow-x:auto}table.small td,table.small th{font-size:12.5px}table.small td:first-child{min-width:10rem}td.why{min-width:14rem}\
+.wide{overflow-x:auto}table.small td,table.small th{font-size:12.5px}table.small td:first-child{min-width:10rem}td.why{min-width:16rem}\
 dl.grades{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem}dl.grades dd{margin:0}";
 
 pub fn render(d: &Dashboard<'_>) -> String {
@@ -382,8 +382,8 @@ fn audit(rows: &Rows) -> String {
     h.push_str(&svg::column_chart("Flows by calibration status", &counts, "flows", &fmt));
     h.push_str(
         "<div class=\"wide\"><table class=\"small\"><tr><th>Flow</th><th>Type</th><th>Status</th><th>Channels</th>\
-         <th class=\"n\">Depth</th><th class=\"n\">First delay</th><th class=\"n\">Content age</th><th class=\"n\">A/B</th>\
-         <th>Holdout</th><th class=\"n\">Sends 30 d</th><th>Grade</th><th>Why</th><th>Do next</th></tr>",
+         <th class=\"n\">Depth</th><th class=\"n\">First delay</th><th class=\"n\">Content age</th>\
+         <th class=\"n\">Sends 30 d</th><th>Grade</th><th>Why, and what to do next</th></tr>",
     );
     for r in 0..rows.len() {
         let status = rows.str(r, 3);
@@ -402,7 +402,7 @@ fn audit(rows: &Rows) -> String {
         let _ = write!(
             h,
             "<tr><td>{name}{}</td><td>{}</td><td{class} style=\"white-space:nowrap\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"why\">{}</td><td class=\"why\">{}</td></tr>",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"why\">{}{}</td></tr>",
             if rows.str(r, 2).is_empty() || rows.str(r, 2) == "live" {
                 String::new()
             } else {
@@ -414,16 +414,13 @@ fn audit(rows: &Rows) -> String {
             opt(5, &trim),
             opt(6, &|v| format!("{} h", trim(v))),
             opt(7, &|v| format!("{} d", v as i64)),
-            opt(8, &trim),
-            match rows.num(r, 9) {
-                Some(v) if v > 0.5 => "yes",
-                Some(_) => "no",
-                None => "–",
-            },
             opt(10, &|v| thousands(v as i64)),
             grade(&rows.str(r, 11)),
             esc(&rows.str(r, 12).replace('_', " ")),
-            esc(&rows.str(r, 13).replace('_', " ")),
+            match rows.str(r, 13) {
+                next if next.is_empty() => String::new(),
+                next => format!("<br><b>→ {}</b>", esc(&next.replace('_', " "))),
+            },
         );
     }
     h.push_str("</table></div>");

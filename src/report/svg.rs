@@ -61,7 +61,7 @@ pub fn line_chart(aria: &str, series: &[Series], axes: &Axes<'_>) -> String {
     let x_ticks: Vec<(f64, String)> = if axes.x_ticks.is_empty() {
         nice_ticks(x0, x1, 8).into_iter().filter(|t| *t >= x0 && *t <= x1).map(|t| (t, (axes.x_fmt)(t))).collect()
     } else {
-        axes.x_ticks.clone()
+        axes.x_ticks.iter().filter(|(t, _)| *t >= x0 && *t <= x1).cloned().collect()
     };
     for (x, label) in &x_ticks {
         let _ = write!(
