@@ -309,7 +309,13 @@ pub fn build_intervention_readout(ctx: &SessionContext) -> BoxFuture<'_, Result<
                 })
             };
             let none = Vec::new();
-            let own: Vec<Obs> = entries.get(&flow.key).unwrap_or(&none).iter().map(|(o, _)| o.clone()).collect();
+            let own: Vec<Obs> = entries
+                .get(&flow.key)
+                .unwrap_or(&none)
+                .iter()
+                .filter(|(o, _)| o.date >= before.0 && o.date <= after.1)
+                .map(|(o, _)| o.clone())
+                .collect();
             let comparison: Vec<&Flow> = flows
                 .iter()
                 .filter(|g| g.key != flow.key && g.flow_type != flow.flow_type && g.revenue_flow && !changed_too(g))
@@ -321,7 +327,7 @@ pub fn build_intervention_readout(ctx: &SessionContext) -> BoxFuture<'_, Result<
                     .get(&g.key)
                     .unwrap_or(&none)
                     .iter()
-                    .filter(|(_, live)| *live)
+                    .filter(|(o, live)| *live && o.date >= before.0 && o.date <= after.1)
                     .map(|(o, _)| o.clone())
                     .collect();
                 used += i32::from(!live.is_empty());
