@@ -299,8 +299,7 @@ priority = 1
 
     #[test]
     fn the_demo_record_parses_and_the_demo_job_names_it() {
-        let job =
-            crate::demo::demo_job(std::path::Path::new("/tmp/x"), "http://127.0.0.1:1", "http://127.0.0.1:2").unwrap();
+        let job = crate::demo::demo_job(&std::env::temp_dir(), "http://127.0.0.1:1", "http://127.0.0.1:2").unwrap();
         assert_eq!(job.file.job.operating_record.as_deref(), Some("demo-operating-record.toml"));
         let record = job.operating_record.unwrap();
         assert_eq!((record.interventions.len(), record.hypotheses.len()), (2, 3));
