@@ -18,6 +18,14 @@ pub async fn run(job: &Job, secrets: &Secrets, connect: bool) -> Result<Vec<Stri
         seeds.len(),
         seeds.iter().filter(|s| !s.origin.starts_with("default")).count()
     ));
+    if let Some(record) = &job.operating_record {
+        lines.push(format!(
+            "operating record {}: valid ({} interventions, {} hypotheses)",
+            record.origin,
+            record.interventions.len(),
+            record.hypotheses.len()
+        ));
+    }
     let mut missing = Vec::new();
     for (key, var) in job.credential_vars() {
         match secrets.get(&key, &var) {

@@ -38,6 +38,10 @@ pub struct JobSection {
     /// Pins the data cut-off (models.md 1.5) so re-runs are reproducible; default: derived.
     #[serde(default)]
     pub as_of: Option<NaiveDate>,
+    /// The operating record (interventions and queued hypotheses, [`crate::operating_record`]),
+    /// a TOML file whose path is relative to the job file; default: none.
+    #[serde(default)]
+    pub operating_record: Option<String>,
 }
 
 /// `[storage]`: where raw data, state and marts live.
@@ -224,6 +228,9 @@ pub struct Job {
     /// `jobs/<stem>/seeds/`: seeds people maintain, beside the job file.
     pub seeds_dir: Option<PathBuf>,
     pub timezone: chrono_tz::Tz,
+    /// The operating record `job.operating_record` names, read by [`Job::load`] (a job parsed
+    /// from text has none until its caller sets it, as the demo does with its embedded record).
+    pub operating_record: Option<crate::operating_record::OperatingRecord>,
 }
 
 impl Job {
@@ -235,6 +242,17 @@ impl Job {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let seeds = path.parent().unwrap_or(Path::new(".")).join(stem).join("seeds");
         job.seeds_dir = seeds.is_dir().then_some(seeds);
+        if let Some(record) = &job.file.job.operating_record {
+            let record = path.parent().unwrap_or(Path::new(".")).join(record);
+            if !record.is_file() {
+                return Err(Error::config(format!(
+                    "job file {}: key `job.operating_record`: no file {}",
+                    path.display(),
+                    record.display()
+                )));
+            }
+            job.operating_record = Some(crate::operating_record::OperatingRecord::load(&record)?);
+        }
         Ok(job)
     }
 
@@ -338,7 +356,7 @@ impl Job {
                 ));
             }
         }
-        Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone })
+        Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone, operating_record: None })
     }
 
     /// The job's name.
@@ -482,6 +500,30 @@ start_date = "2023-01-01"
         let stream = format!("{MINIMAL}[sources.klaviyo.streams.event]\nenabled = false\n");
         let err = Job::parse(&stream, Path::new("j.toml")).unwrap_err().to_string();
         assert!(err.contains("sources.klaviyo.streams.event") && err.contains("events"), "{err}");
+    }
+
+    #[test]
+    fn the_operating_record_is_read_beside_the_job_and_a_bad_one_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let job_path = dir.path().join("acme.toml");
+        let with_record = MINIMAL.replace(
+            "reporting_currency = \"USD\"",
+            "reporting_currency = \"USD\"\noperating_record = \"acme-operating-record.toml\"",
+        );
+        std::fs::write(&job_path, &with_record).unwrap();
+        let err = Job::load(&job_path).unwrap_err().to_string();
+        assert!(err.contains("job.operating_record") && err.contains("acme-operating-record.toml"), "{err}");
+        let record = dir.path().join("acme-operating-record.toml");
+        let good = "[[intervention]]\nid = \"a1\"\nflow = \"Win-Back\"\nchanged_on = 2026-03-02\n\
+                    change = \"c\"\nhypothesis = \"h\"\nexpected_effect = \"e\"\n";
+        std::fs::write(&record, good).unwrap();
+        let job = Job::load(&job_path).unwrap();
+        assert_eq!(job.operating_record.unwrap().interventions[0].id, "a1");
+        std::fs::write(&record, good.replace("2026-03-02", "\"March 2\"")).unwrap();
+        let err = Job::load(&job_path).unwrap_err().to_string();
+        for part in ["acme-operating-record.toml", "intervention 1 (id \"a1\")", "`changed_on`", "YYYY-MM-DD"] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::simulate::{self, SimConfig, store::SimStore};
 
 /// The demo's job file, embedded so the binary runs it from anywhere.
 pub const DEMO_JOB: &str = include_str!("../jobs/demo.toml");
+/// The demo job's operating record (its `job.operating_record`), embedded with it.
+pub const DEMO_OPERATING_RECORD: &str = include_str!("../jobs/demo-operating-record.toml");
 
 /// The simulated period: fixed, so a demo is reproducible whatever day it runs.
 pub const SIM_START: (i32, u32, u32) = (2024, 11, 1);
@@ -53,6 +55,10 @@ pub fn ensure_brand(dir: &Path, cfg: &SimConfig) -> Result<SimStore> {
 /// The demo job pointed at the fake Klaviyo and Shopify and a local storage folder.
 pub fn demo_job(storage_dir: &Path, klaviyo_url: &str, shopify_url: &str) -> Result<Job> {
     let mut job = Job::parse(DEMO_JOB, Path::new("jobs/demo.toml"))?;
+    job.operating_record = Some(crate::operating_record::OperatingRecord::parse(
+        DEMO_OPERATING_RECORD,
+        "jobs/demo-operating-record.toml",
+    )?);
     let url = url::Url::from_directory_path(storage_dir)
         .map_err(|_| Error::config(format!("demo folder {} must be absolute", storage_dir.display())))?;
     job.file.storage.url = url.to_string().trim_end_matches('/').to_string();

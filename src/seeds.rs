@@ -49,6 +49,10 @@ pub const SEEDS: &[(&str, &[&str])] = &[
         ],
     ),
     ("map_event_type", &["platform", "raw_event_name", "channel", "event_type"]),
+    // The operating record's two tables (crate::operating_record): written by the job's
+    // `operating_record` file when it has one, else a CSV seed like the others.
+    ("cfg_interventions", crate::operating_record::INTERVENTION_COLUMNS),
+    ("cfg_hypotheses", crate::operating_record::HYPOTHESIS_COLUMNS),
 ];
 
 /// A loaded seed.
@@ -66,6 +70,26 @@ pub struct Seed {
 pub fn load(job: &Job) -> Result<Vec<Seed>> {
     let mut seeds: Vec<Seed> =
         SEEDS.iter().map(|(name, required)| load_one(job, name, required)).collect::<Result<_>>()?;
+    if let Some(record) = &job.operating_record {
+        for (name, columns, rows) in [
+            ("cfg_interventions", crate::operating_record::INTERVENTION_COLUMNS, record.intervention_rows()),
+            ("cfg_hypotheses", crate::operating_record::HYPOTHESIS_COLUMNS, record.hypothesis_rows()),
+        ] {
+            let seed = seeds.iter_mut().find(|s| s.name == name).expect("listed in SEEDS");
+            if !seed.origin.starts_with("default") {
+                return Err(Error::config(format!(
+                    "seed {} and operating record {} both give {name}: keep one",
+                    seed.origin, record.origin
+                )));
+            }
+            *seed = Seed {
+                name: seed.name,
+                origin: record.origin.clone(),
+                header: columns.iter().map(|c| c.to_string()).collect(),
+                rows,
+            };
+        }
+    }
     if let Some(settings) = seeds.iter_mut().find(|s| s.name == "cfg_settings") {
         let col = |name: &str| settings.header.iter().position(|h| h == name);
         let (Some(k), Some(v)) = (col("key"), col("value")) else { return Ok(seeds) };
@@ -181,6 +205,25 @@ mod tests {
         // The seed's own reporting_tz wins over the job file's; the currency comes from the job.
         let row = |k: &str, v: &str| vec![k.to_string(), v.to_string()];
         assert_eq!(settings.rows, vec![row("reporting_tz", "Europe/Paris"), row("reporting_currency", "USD")]);
+
+        // The operating record, when the job has one, gives cfg_interventions and cfg_hypotheses.
+        let mut with_record = job.clone();
+        let text = "[[hypothesis]]\nid = \"H1\"\nhypothesis = \"h\"\nexpected_effect = \"e\"\n";
+        with_record.operating_record =
+            Some(crate::operating_record::OperatingRecord::parse(text, "acme-operating-record.toml").unwrap());
+        let loaded = load(&with_record).unwrap();
+        let queue = loaded.iter().find(|s| s.name == "cfg_hypotheses").unwrap();
+        assert_eq!(queue.origin, "acme-operating-record.toml");
+        assert_eq!(queue.rows, vec![vec!["H1", "klaviyo", "", "h", "e", "", "queued"]]);
+        assert!(loaded.iter().any(|s| s.name == "cfg_interventions" && s.rows.is_empty()));
+        std::fs::write(
+            seeds.join("cfg_hypotheses.csv"),
+            "hypothesis_id,platform,flow,hypothesis,expected_effect,priority,status\n",
+        )
+        .unwrap();
+        let err = load(&with_record).unwrap_err().to_string();
+        assert!(err.contains("cfg_hypotheses.csv") && err.contains("acme-operating-record.toml"), "{err}");
+        std::fs::remove_file(seeds.join("cfg_hypotheses.csv")).unwrap();
 
         std::fs::write(seeds.join("dim_fx_rate.csv"), "rate_date,rate\n").unwrap();
         let err = load(&job).unwrap_err().to_string();

@@ -79,6 +79,12 @@ pub const RUST_MODELS: &[(&str, &str, RustBuild, &[&str])] = &[
     ("marts", "fct_clv", super::rust::clv_marts::build_clv, &["fct_orders"]),
     ("marts", "fct_repeat_purchase", super::rust::clv_marts::build_repeat_purchase, &["fct_orders"]),
     ("marts", "fct_anomalies", super::rust::anomalies::build_anomalies, &["int_anomaly_series"]),
+    (
+        "marts",
+        "fct_intervention_readout",
+        super::rust::interventions::build_intervention_readout,
+        &["int_flows", "int_flow_entries"],
+    ),
 ];
 
 /// Every embedded model in build order: layer by layer (staging, intermediate, marts), and within

@@ -8,3 +8,4 @@ pub mod entries;
 pub mod flow_structure;
 pub mod flows;
 pub mod identity;
+pub mod interventions;
