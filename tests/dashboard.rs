@@ -6,7 +6,9 @@
 //!   broken script does);
 //! - each view shows only its own section, and every chart of it has drawn marks with a
 //!   non-empty box in the laid-out page (measured by a harness page that frames the dashboard);
-//! - the figures a reader needs are there (currency, percentages, the as-of date).
+//! - the figures a reader needs are there (currency, percentages, the as-of date), and the
+//!   demo's operating record is read: a change with a verdict, one whose window is still open,
+//!   and the queued hypotheses.
 //!
 //! Screenshots of both views are written to `target/dashboard-screenshots/` for a person to
 //! look at.
@@ -107,7 +109,24 @@ fn measure(dashboard: &Path, fragment: &str, work: &Path) -> (String, Vec<(Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_dashboard_renders_in_chromium() {
     let cfg = lifecycle_etl::demo::sim_config(42, 1);
-    let (_truth, storage, dir) = run_brand(&cfg).await;
+    let (_truth, storage, dir) = run_brand_with_record(&cfg, Some(lifecycle_etl::demo::DEMO_OPERATING_RECORD)).await;
+
+    // The demo's operating record: a change read against its baseline, one too recent to read,
+    // and three queued hypotheses, each matched to a flow the brand has.
+    let readout = rows(
+        &storage,
+        "select intervention_id, verdict, did_rpe is not null from fct_intervention_readout order by changed_on",
+    )
+    .await;
+    assert_eq!(readout.len(), 2, "{readout:?}");
+    assert!(["improved", "worsened", "no_detectable_change"].contains(&readout[0][1].as_str()), "{readout:?}");
+    assert_eq!(
+        (readout[0][2].as_str(), readout[1][1].as_str(), readout[1][2].as_str()),
+        ("true", "window_open", "false")
+    );
+    let queue =
+        rows(&storage, "select queue_rank, flow_key is not null from fct_hypothesis_queue order by queue_rank").await;
+    assert_eq!(queue, vec![vec!["1", "true"], vec!["2", "true"], vec!["3", "true"]]);
     let work = tempfile::tempdir().unwrap();
 
     // A readout month whose flow outcome windows have closed, and the default (latest) month
@@ -120,6 +139,18 @@ async fn demo_dashboard_renders_in_chromium() {
     assert!(html.contains("Lifecycle Performance Dashboard · 2026-08") && html.contains("data as of <b>2026-10-"));
     assert!(html.contains('$') && html.contains(" %"), "money and percentages formatted for people");
     assert!(html.contains("Retention by acquisition cohort") && html.contains("RFM tier movement"));
+    let interventions = html.split("Interventions and what they did").nth(1).expect("the interventions section");
+    let verdict = readout[0][1].replace('_', " ");
+    assert!(interventions.contains(&format!(">{verdict}</td>")), "the recorded change's verdict is shown");
+    assert!(interventions.contains("Queued hypotheses") && interventions.contains("<td class=\"n\">3</td>"));
+    assert!(!html.contains("window open"), "a change after the readout month is not listed");
+    let latest = work.path().join("latest.html");
+    lifecycle_etl::report::write(&job, &storage, None, Some(&latest)).await.unwrap();
+    let latest = std::fs::read_to_string(&latest).unwrap();
+    assert!(
+        latest.contains("Lifecycle Performance Dashboard · 2026-10")
+            && latest.contains("window open (readable from 2026-11-")
+    );
 
     // Console errors are caught: a broken page logs one, the dashboard none.
     let broken = work.path().join("broken.html");

@@ -174,6 +174,20 @@ from fct_cadence_recommendation \
 where as_of_date = (select max(as_of_date) from fct_cadence_recommendation where as_of_date <= cast({last} as date)) \
 order by channel, profile_weeks_behind desc";
 
+/// Every recorded intervention up to the month's end, newest first.
+pub const INTERVENTIONS: &str = "\
+select intervention_id, coalesce(flow_name, flow) as flow, cast(changed_on as varchar), change, hypothesis, \
+       expected_effect, entries_before, entries_after, rpe_before, rpe_after, did_rpe, did_rpe_ci_low, did_rpe_ci_high, \
+       incremental_revenue_after, incremental_revenue_after_ci_low, incremental_revenue_after_ci_high, verdict, \
+       cast(readable_from as varchar) \
+from fct_intervention_readout \
+where changed_on <= cast({last} as date) \
+order by changed_on desc, intervention_id";
+
+pub const HYPOTHESES: &str = "\
+select queue_rank, coalesce(flow_name, flow) as flow, hypothesis, expected_effect, status \
+from fct_hypothesis_queue where queue_rank is not null order by queue_rank";
+
 /// Fills `{first}` and `{last}` with the month's bounds.
 pub fn for_month(sql: &str, month: &str) -> String {
     let (first, last) = month_bounds(month);

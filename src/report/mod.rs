@@ -1,7 +1,8 @@
 //! The Lifecycle Performance Dashboard: one self-contained HTML file (inline CSS and SVG, no
 //! script, no network at view time) per month, read only from what the transform published.
-//! Two views share the file: the CRM lead's (anomalies, RFM movement, segments, run health) and
-//! the CFO's (flow contribution beside last-click with intervals, retention, CLV).
+//! Two views share the file: the CRM lead's (flow audit, anomalies, send time, cadence, RFM
+//! movement, segments, interventions and queued hypotheses, run health) and the CFO's (flow
+//! contribution beside last-click with intervals, retention, CLV).
 
 mod data;
 mod format;
@@ -48,6 +49,8 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
     let send_time_advice = data::fetch(&ctx, &q(data::SEND_TIME_ADVICE)).await?;
     let cadence = data::fetch(&ctx, &q(data::CADENCE)).await?;
     let cadence_advice = data::fetch(&ctx, &q(data::CADENCE_ADVICE)).await?;
+    let interventions = data::fetch(&ctx, &q(data::INTERVENTIONS)).await?;
+    let hypotheses = data::fetch(&ctx, data::HYPOTHESES).await?;
     let anomalies = anomalies(&ctx, &month).await?;
     let runs = manifest::run_manifests(storage).await?;
     let page = html::render(&html::Dashboard {
@@ -65,6 +68,8 @@ pub async fn write(job: &Job, storage: &Storage, month: Option<&str>, out: Optio
         send_time_advice: &send_time_advice,
         cadence: &cadence,
         cadence_advice: &cadence_advice,
+        interventions: &interventions,
+        hypotheses: &hypotheses,
         anomalies: &anomalies,
         runs: &runs,
     });

@@ -361,6 +361,11 @@ pub async fn run_ok(
 /// Generates `cfg`, serves it from both fakes, syncs and transforms; returns the truth and the
 /// storage (the folder lives as long as the returned guard).
 pub async fn run_brand(cfg: &SimConfig) -> (SimTruth, Storage, tempfile::TempDir) {
+    run_brand_with_record(cfg, None).await
+}
+
+/// [`run_brand`] with an operating record (TOML text) beside the job file.
+pub async fn run_brand_with_record(cfg: &SimConfig, record: Option<&str>) -> (SimTruth, Storage, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     if let Ok(keep) = std::env::var("LCE_BRAND_KEEP") {
         // Development: keep the brand's folder for looking at it afterwards.
@@ -368,30 +373,42 @@ pub async fn run_brand(cfg: &SimConfig) -> (SimTruth, Storage, tempfile::TempDir
         println!("brand folder: {keep}");
         let _ = std::fs::remove_dir_all(&keep);
         std::fs::create_dir_all(&keep).unwrap();
-        return run_in(cfg, Path::new(&keep), dir).await;
+        return run_in(cfg, Path::new(&keep), dir, record).await;
     }
     let path = dir.path().to_path_buf();
-    run_in(cfg, &path, dir).await
+    run_in(cfg, &path, dir, record).await
 }
 
-async fn run_in(cfg: &SimConfig, root: &Path, guard: tempfile::TempDir) -> (SimTruth, Storage, tempfile::TempDir) {
+async fn run_in(
+    cfg: &SimConfig,
+    root: &Path,
+    guard: tempfile::TempDir,
+    record: Option<&str>,
+) -> (SimTruth, Storage, tempfile::TempDir) {
     let dir = root;
     let truth = generate(cfg, &dir.join("sim")).unwrap();
     let store = SimStore::open(dir.join("sim")).unwrap();
     let klaviyo = lifecycle_etl::fake::klaviyo::serve(store.clone(), fake_config()).await.unwrap();
     let (shopify, control) = lifecycle_etl::fake::shopify::serve(store, ShopifyFakeConfig::default()).await.unwrap();
-    let job = brand_job(dir, &klaviyo.base_url(), &shopify.base_url(), cfg.start_date);
+    let job = brand_job(dir, &klaviyo.base_url(), &shopify.base_url(), cfg.start_date, record);
     let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
     run_ok(&job, &secrets, Steps::All, control.clock().now()).await;
     (truth, storage, guard)
 }
 
-fn brand_job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate) -> Job {
+fn brand_job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate, record: Option<&str>) -> Job {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
+    let record_key = match record {
+        Some(text) => {
+            std::fs::write(dir.join("simbrand-operating-record.toml"), text).unwrap();
+            "operating_record = \"simbrand-operating-record.toml\"\n"
+        }
+        None => "",
+    };
     let text = format!(
-        "[job]\nname = \"simbrand\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n\
+        "[job]\nname = \"simbrand\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n{record_key}\
          [storage]\nurl = \"file://{data}\"\n[run]\nlock_ttl_seconds = 30\nbatch_rows = 20000\n\
          [sources.klaviyo]\nbase_url = \"{klaviyo_url}\"\napi_key_env = \"{API_KEY_ENV}\"\nstart_date = \"{start}\"\n\
          {TEST_RATE_LIMITS}\
