@@ -110,7 +110,8 @@ where as_of_month = coalesce((select max(as_of_month) from fct_clv where as_of_m
 order by segment_type, segment_value";
 
 pub const TRANSITIONS: &str = "\
-select from_tier, to_tier, customers, share_of_from, cast(from_snapshot_date as varchar), cast(to_snapshot_date as varchar) \
+select from_tier, to_tier, customers, share_of_from, cast(from_snapshot_date as varchar) as from_text, \
+       cast(to_snapshot_date as varchar) as to_text \
 from fct_rfm_transitions \
 where period_grain = 'month' \
   and to_snapshot_date = (select max(to_snapshot_date) from fct_rfm_transitions \
@@ -125,7 +126,7 @@ where cohort_grain = 'year' \
 group by rfm_tier, first_order_offer_type";
 
 pub const AS_OF: &str = "\
-select cast(max(d) as varchar) from ( \
+select cast(max(d) as varchar) as as_of_text from ( \
   select max(order_date) as d from fct_orders union all select max(event_date) from fct_message_events)";
 
 /// The flow audit at the month's end; the audit is a nightly snapshot of the flows as they are,
@@ -135,7 +136,7 @@ select coalesce(flow_name, '') as flow_name, flow_type, coalesce(status, '') as 
        array_to_string(channels, ', ') as channels, branching_depth, first_message_delay_hours, \
        days_since_content_update, ab_tests_total, holdout_active, sends_l30d, evidence_grade, \
        array_to_string(calibration_reasons, ', ') as reasons, array_to_string(recommendations, ', ') as recommendations, \
-       default_signal_count, cast(audit_date as varchar) as audit_date \
+       default_signal_count, cast(audit_date as varchar) as audit_date_text \
 from fct_flow_audit \
 where audit_date = coalesce((select max(audit_date) from fct_flow_audit where audit_date <= cast({last} as date)), \
                             (select min(audit_date) from fct_flow_audit)) \
@@ -145,7 +146,7 @@ order by case calibration_status when 'missing' then 0 when 'running_on_defaults
 /// Campaign email engagement by local hour of week, all segments pooled, at the latest as-of
 /// date in the month.
 pub const SEND_TIME: &str = "\
-select hour_of_week, sum(deliveries) as deliveries, sum(unique_clicks) as clicks, cast(max(as_of_date) as varchar) \
+select hour_of_week, sum(deliveries) as deliveries, sum(unique_clicks) as clicks, cast(max(as_of_date) as varchar) as as_of_text \
 from fct_send_time \
 where channel = 'email' \
   and as_of_date = (select max(as_of_date) from fct_send_time where as_of_date <= cast({last} as date)) \
@@ -169,23 +170,23 @@ group by segment_key, frequency_bucket, bucket_min_messages order by segment_key
 
 pub const CADENCE_ADVICE: &str = "\
 select segment_key, channel, current_median_cadence, recommended_max_cadence, binding_constraint, \
-       profile_weeks_behind, cast(as_of_date as varchar) \
+       profile_weeks_behind, cast(as_of_date as varchar) as as_of_text \
 from fct_cadence_recommendation \
 where as_of_date = (select max(as_of_date) from fct_cadence_recommendation where as_of_date <= cast({last} as date)) \
 order by channel, profile_weeks_behind desc";
 
 /// Every recorded intervention up to the month's end, newest first.
 pub const INTERVENTIONS: &str = "\
-select intervention_id, coalesce(flow_name, flow) as flow, cast(changed_on as varchar), change, hypothesis, \
+select intervention_id, coalesce(flow_name, flow) as flow_label, cast(changed_on as varchar) as changed_on_text, change, hypothesis, \
        expected_effect, entries_before, entries_after, rpe_before, rpe_after, did_rpe, did_rpe_ci_low, did_rpe_ci_high, \
        incremental_revenue_after, incremental_revenue_after_ci_low, incremental_revenue_after_ci_high, verdict, \
-       cast(readable_from as varchar) \
+       cast(readable_from as varchar) as readable_from_text \
 from fct_intervention_readout \
 where changed_on <= cast({last} as date) \
 order by changed_on desc, intervention_id";
 
 pub const HYPOTHESES: &str = "\
-select queue_rank, coalesce(flow_name, flow) as flow, hypothesis, expected_effect, status \
+select queue_rank, coalesce(flow_name, flow) as flow_label, hypothesis, expected_effect, status \
 from fct_hypothesis_queue where queue_rank is not null order by queue_rank";
 
 /// Fills `{first}` and `{last}` with the month's bounds.
