@@ -182,7 +182,7 @@ async fn demo_dashboard_renders_in_chromium() {
         let _ = std::fs::remove_file(&png);
         browse(
             &format!("file://{}#{fragment}", path.display()),
-            &["--window-size=1300,4200", &format!("--screenshot={}", png.display())],
+            &["--window-size=1300,6400", &format!("--screenshot={}", png.display())],
             &profile,
         );
         assert!(std::fs::metadata(&png).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot {}", png.display());

@@ -578,9 +578,9 @@ fn interventions(rows: &Rows, queue: &Rows, currency: &str) -> String {
         h.push_str("<p class=\"muted\">No interventions recorded up to this month (job key <code>operating_record</code>).</p>");
     } else {
         h.push_str(
-            "<div class=\"wide\"><table class=\"small\"><tr><th>Changed on</th><th>Flow</th><th>Change, and the hypothesis</th>\
-             <th class=\"n\">Entrants before / after</th><th class=\"n\">Revenue per entrant before → after</th>\
-             <th class=\"n\">Effect per entrant (95 %)</th><th class=\"n\">Revenue added after (95 %)</th><th>Verdict</th></tr>",
+            "<div class=\"wide\"><table class=\"small\"><tr><th>Flow</th><th>Changed on</th><th>Change, and the hypothesis</th>\
+             <th>Verdict</th><th class=\"n\">Effect per entrant (95 %)</th><th class=\"n\">Revenue added after (95 %)</th>\
+             <th class=\"n\">Entrants before / after</th><th class=\"n\">Revenue per entrant before → after</th></tr>",
         );
         let m = |v: Option<f64>| v.map(|v| money(v, currency)).unwrap_or_else(|| "–".into());
         let cents = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
@@ -615,18 +615,18 @@ fn interventions(rows: &Rows, queue: &Rows, currency: &str) -> String {
             };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=\"why\">{}<br><span class=\"muted\">{} Expected: {}</span></td>\
-                 <td class=\"n\">{} / {}</td><td class=\"n\">{} → {}</td><td class=\"n\">{effect}</td><td class=\"n\">{added}</td><td{class}>{}</td></tr>",
-                esc(&rows.str(r, 2)),
+                "<tr><td>{}</td><td style=\"white-space:nowrap\">{}</td><td class=\"why\">{}<br><span class=\"muted\">{} Expected: {}</span></td>\
+                 <td{class}>{}</td><td class=\"n\">{effect}</td><td class=\"n\">{added}</td><td class=\"n\">{} / {}</td><td class=\"n\">{} → {}</td></tr>",
                 esc(&rows.str(r, 1)),
+                esc(&rows.str(r, 2)),
                 esc(&rows.str(r, 3)),
                 esc(&rows.str(r, 4)),
                 esc(&rows.str(r, 5)),
+                esc(&verdict_text),
                 thousands(rows.f(r, 6) as i64),
                 thousands(rows.f(r, 7) as i64),
                 cents(rows.num(r, 8)),
                 cents(rows.num(r, 9)),
-                esc(&verdict_text),
             );
         }
         h.push_str("</table></div>");

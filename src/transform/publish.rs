@@ -108,15 +108,23 @@ pub async fn build(
                     .cloned()
                     .collect();
             }
-            // Partition first, then the primary key: a partition's bytes depend only on its rows.
-            let mut order = vec![ident(column).sort(true, true)];
-            order.extend(contract.primary_key.iter().map(|k| ident(k).sort(true, true)));
-            let sorted = df.sort(order).map_err(|e| fail(e.to_string()))?;
+            // The writer sorts each partition by the primary key: a partition's bytes depend only
+            // on its rows.
+            let sorted = df.sort(vec![ident(column).sort(true, true)]).map_err(|e| fail(e.to_string()))?;
             let stream = sorted.execute_stream().await.map_err(|e| fail(e.to_string()))?;
             let existing: HashSet<String> =
                 previous.as_ref().map(|p| p.files.iter().cloned().collect()).unwrap_or_default();
-            let out =
-                partitioned::write(storage, &model.name, &dir, column, expected.clone(), stream, &existing).await?;
+            let out = partitioned::write(
+                storage,
+                &model.name,
+                &dir,
+                column,
+                &contract.primary_key,
+                expected.clone(),
+                stream,
+                &existing,
+            )
+            .await?;
             let mut files = kept;
             files.extend(out.files);
             files.sort();
@@ -124,7 +132,9 @@ pub async fn build(
         }
         None => {
             let rel = format!("{dir}/version={run_id}/part-00000.parquet");
-            write_one(storage, &rel, df, expected.clone()).await.map_err(|e| fail(e.to_string()))?;
+            // Only marts promise the same bytes for the same rows; staging streams unsorted.
+            let key: &[String] = if model.layer == "marts" { &contract.primary_key } else { &[] };
+            write_one(storage, &rel, df, expected.clone(), key).await.map_err(|e| fail(e.to_string()))?;
             (vec![rel], 1)
         }
     };
@@ -183,15 +193,29 @@ async fn write_one(
     rel: &str,
     df: datafusion::dataframe::DataFrame,
     schema: arrow::datatypes::SchemaRef,
+    key: &[String],
 ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut stream = df.execute_stream().await?;
     let writer = BufWriter::new(storage.object_store(), storage.path(rel));
     let mut w = AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))?;
+    if key.is_empty() {
+        while let Some(batch) = stream.next().await {
+            w.write(&RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?).await?;
+        }
+        w.close().await?;
+        return Ok(());
+    }
+    let mut batches = Vec::new();
     while let Some(batch) = stream.next().await {
         // Same types as the contract (checked before); rebinding applies its names and nullability.
-        let batch = RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?;
-        w.write(&batch).await?;
+        batches.push(RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?);
     }
+    // Sorted by the primary key here rather than in the plan (see `partitioned`): the same rows
+    // always make the same bytes.
+    let key = key.iter().map(|k| schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let sorted = partitioned::sort_by_key(&schema, &batches, &key)?;
+    drop(batches);
+    w.write(&sorted).await?;
     w.close().await?;
     Ok(())
 }
