@@ -23,7 +23,7 @@ with settings as (
     from cfg_settings
 ),
 
-audit as (
+audit_day as (
     select
         coalesce(
             cast(s.as_of as date),
@@ -31,6 +31,12 @@ audit as (
         ) as audit_date,
         coalesce(s.reporting_tz, (select max(reporting_tz) from int_order_context), 'UTC') as reporting_tz
     from settings as s
+),
+
+-- No data day (nothing landed yet, or events without a known timezone): no audit rather than rows
+-- without a date.
+audit as (
+    select * from audit_day where audit_date is not null
 ),
 
 types as (
@@ -92,14 +98,34 @@ first_entry as (
     group by flow_key, person_key
 ),
 
+-- Order-triggered flows: the platform triggers on any placed order, the entry rule only on
+-- qualifying ones (models.md 1.4: no $0, cancelled or test orders). A recipient whose
+-- non-qualifying order came before the delivery, within the flow's longest path plus a day (30
+-- days when the path is unknown), was triggered as designed, not missed by the rule.
+non_qualifying_triggers as (
+    select distinct r.flow_key, r.person_key, r.occurred_at
+    from recipients as r
+    join dim_flows as f on r.flow_key = f.flow_key
+    left join int_flow_structure as s on r.flow_key = s.flow_key
+    join fct_orders as o on o.person_key = r.person_key
+    where f.flow_type in ('post_purchase_first', 'post_purchase_repeat', 'cross_sell')
+        and not coalesce(o.is_qualifying, true)
+        and o.order_at <= r.occurred_at
+        and to_unixtime(r.occurred_at) - to_unixtime(o.order_at)
+            <= coalesce(s.longest_path_delay_hours + 24.0, 720.0) * 3600.0
+),
+
 matching as (
     select
         r.flow_key,
         count(distinct r.person_key) as recipients,
-        count(distinct case when fe.first_entry_at <= r.occurred_at then r.person_key end) as matched
+        count(distinct case when fe.first_entry_at <= r.occurred_at or nq.person_key is not null then r.person_key end)
+            as matched
     from recipients as r
     join (select distinct flow_key from int_flow_entries) as has_entries on r.flow_key = has_entries.flow_key
     left join first_entry as fe on r.flow_key = fe.flow_key and r.person_key = fe.person_key
+    left join non_qualifying_triggers as nq
+        on r.flow_key = nq.flow_key and r.person_key = nq.person_key and r.occurred_at = nq.occurred_at
     group by r.flow_key
 ),
 
