@@ -98,21 +98,50 @@ first_entry as (
     group by flow_key, person_key
 ),
 
--- Order-triggered flows: the platform triggers on any placed order, the entry rule only on
--- qualifying ones (models.md 1.4: no $0, cancelled or test orders). A recipient whose
--- non-qualifying order came before the delivery, within the flow's longest path plus a day (30
--- days when the path is unknown), was triggered as designed, not missed by the rule.
+-- Order-triggered flows: the platform triggers on any placed order and counts every placed order,
+-- the entry rules only qualifying ones (models.md 1.4: no $0, cancelled, voided, excluded-source or
+-- fully refunded orders). A recipient is explained by an order before the delivery, within the
+-- flow's longest path plus a day (30 days when the path is unknown), that the rule could not enter:
+-- a non-qualifying order, or, for a repeat-purchase flow, an order after a non-qualifying one (the
+-- platform's repeat order, the rule's first). Winback and replenishment count days from the latest
+-- placed order, so there the order must be the last one before the delivery.
+orders_in_sequence as (
+    select
+        person_key,
+        order_at,
+        is_qualifying,
+        lead(order_at) over (partition by person_key order by order_at, order_key) as next_order_at
+    from fct_orders
+    where person_key is not null
+),
+
+first_non_qualifying as (
+    select person_key, min(order_at) as first_non_qualifying_at
+    from fct_orders
+    where not coalesce(is_qualifying, true)
+    group by person_key
+),
+
 non_qualifying_triggers as (
     select distinct r.flow_key, r.person_key, r.occurred_at
     from recipients as r
     join dim_flows as f on r.flow_key = f.flow_key
     left join int_flow_structure as s on r.flow_key = s.flow_key
-    join fct_orders as o on o.person_key = r.person_key
-    where f.flow_type in ('post_purchase_first', 'post_purchase_repeat', 'cross_sell')
-        and not coalesce(o.is_qualifying, true)
+    join orders_in_sequence as o on o.person_key = r.person_key
+    left join first_non_qualifying as n on n.person_key = o.person_key
+    where f.flow_type in ('post_purchase_first', 'post_purchase_repeat', 'cross_sell', 'winback', 'replenishment')
         and o.order_at <= r.occurred_at
         and to_unixtime(r.occurred_at) - to_unixtime(o.order_at)
             <= coalesce(s.longest_path_delay_hours + 24.0, 720.0) * 3600.0
+        and (
+            not coalesce(o.is_qualifying, true)
+            or (f.flow_type = 'post_purchase_repeat' and n.first_non_qualifying_at < o.order_at)
+        )
+        and (
+            f.flow_type not in ('winback', 'replenishment')
+            or o.next_order_at is null
+            or o.next_order_at > r.occurred_at
+        )
 ),
 
 matching as (
