@@ -16,25 +16,8 @@
 -- Scale: joins are written with the small table on the left (profiles, identity, campaign
 -- messages, the day-by-day cost table): the session keeps the written join order, so that side
 -- is the hash table and the events stream through (DECISIONS D30).
-with settings as (
-    select
-        max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz
-    from cfg_settings
-),
-
-shop as (
-    select iana_timezone
-    from (
-        select iana_timezone, row_number() over (order by _landed_at desc, shop_id) as shop_rank
-        from stg_shopify__shop
-    )
-    where shop_rank = 1
-),
-
-reporting as (
-    select coalesce(st.reporting_tz, s.iana_timezone) as reporting_tz
-    from settings as st
-    left join shop as s on true
+with reporting as (
+    select max(reporting_tz) as reporting_tz from int_reporting_timezone
 ),
 
 -- Klaviyo ------------------------------------------------------------------------------------

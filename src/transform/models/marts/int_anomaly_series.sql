@@ -11,27 +11,10 @@
 -- Left out: per-flow unsubscribes (Klaviyo's unsubscribe events do not name the flow that
 -- prompted them) and status changes (flow_paused needs a status history the flows API does not
 -- keep; int_flows holds the latest status only).
--- The reporting timezone: cfg_settings, else the shop's (models.md 1.1). Not read from
--- int_order_context, which has no row when a job lands no orders (a Klaviyo-only job still has
--- checkouts started to date).
-with settings as (
-    select max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz
-    from cfg_settings
-),
-
-shop as (
-    select iana_timezone
-    from (
-        select iana_timezone, row_number() over (order by _landed_at desc, shop_id) as shop_rank
-        from stg_shopify__shop
-    )
-    where shop_rank = 1
-),
-
-reporting as (
-    select coalesce(st.reporting_tz, s.iana_timezone) as reporting_tz
-    from settings as st
-    left join shop as s on true
+-- The reporting timezone comes from int_reporting_timezone, not int_order_context, which has no
+-- row when a job lands no orders (a Klaviyo-only job still has checkouts started to date).
+with reporting as (
+    select max(reporting_tz) as reporting_tz from int_reporting_timezone
 ),
 
 live_flows as (

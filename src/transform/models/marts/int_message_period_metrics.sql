@@ -103,24 +103,8 @@ attributed as (
 
 -- Platform-reported revenue (Klaviyo) ------------------------------------------------------------
 
-settings as (
-    select max(case when key = 'reporting_tz' then trim(value) end) as reporting_tz
-    from cfg_settings
-),
-
-shop as (
-    select iana_timezone
-    from (
-        select iana_timezone, row_number() over (order by _landed_at desc, shop_id) as shop_rank
-        from stg_shopify__shop
-    )
-    where shop_rank = 1
-),
-
 reporting as (
-    select coalesce(st.reporting_tz, s.iana_timezone) as reporting_tz
-    from settings as st
-    left join shop as s on true
+    select max(reporting_tz) as reporting_tz from int_reporting_timezone
 ),
 
 flow_reports as (
