@@ -75,7 +75,7 @@ fn settings(ctx: &SessionContext) {
 
 #[tokio::test]
 async fn cutpoints_are_exact_continuous_percentiles() {
-    let ctx = SessionContext::new();
+    let ctx = SessionContext::new_with_config(lifecycle_etl::transform::session_config());
     // Snapshot A: recency 1..=6 and monetary 10, 20, 30, 40, 50, 1000.01 (n = 6: h = p * 5 / 100,
     // so p20 = x1, p40 = x2, p60 = x3, p80 = x4; a float rank 0.6 * 5 = 3.0000000000000004 must not
     // interpolate). Snapshot B: recency 0, 7, 10, 300, 1000 and one unscored person; n = 5: h = 0.8,
@@ -733,7 +733,7 @@ fn cdnow_session() -> SessionContext {
     let cohort: Vec<i32> = orders.iter().map(|(c, _, _)| days(month_start(first[c].1))).collect();
     let dec = |v: Vec<i128>| Arc::new(Decimal128Array::from(v).with_precision_and_scale(18, 4).unwrap()) as ArrayRef;
     let text = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
-    let ctx = SessionContext::new();
+    let ctx = SessionContext::new_with_config(lifecycle_etl::transform::session_config());
     settings(&ctx);
     register(
         &ctx,
