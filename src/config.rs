@@ -99,6 +99,8 @@ pub struct SourcesConfig {
     pub klaviyo: Option<KlaviyoConfig>,
     #[serde(default)]
     pub shopify: Option<ShopifyConfig>,
+    #[serde(default)]
+    pub postscript: Option<PostscriptConfig>,
 }
 
 /// `[sources.klaviyo]`.
@@ -184,6 +186,23 @@ impl Default for ShopifyBulkConfig {
 
 fn default_shopify_version() -> String {
     "2026-10".to_string()
+}
+
+/// `[sources.postscript]`: the API v2 (subscribers, keywords; apis.md 4).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostscriptConfig {
+    /// API root, `https://api.postscript.io`; overridable for the fake.
+    pub base_url: String,
+    /// Name of the variable holding the shop's private key (`sk_...`).
+    pub api_key_env: String,
+    /// Partner apps: the variable holding the partner key (`sk_partner_...`), sent as the
+    /// bearer token with the shop's key in `X-Postscript-Shop-Token`.
+    #[serde(default)]
+    pub partner_key_env: Option<String>,
+    pub start_date: NaiveDate,
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamOptions>,
 }
 
 /// `[sources.<source>.streams.<stream>]`: options any stream accepts.
@@ -307,16 +326,7 @@ impl Job {
                     return Err(bad(&format!("sources.klaviyo.rate_limits.{bucket}"), "positive limits", "0"));
                 }
             }
-            for stream in k.streams.keys() {
-                if !crate::sources::klaviyo::STREAMS.iter().any(|s| s.name == stream) {
-                    let known: Vec<_> = crate::sources::klaviyo::STREAMS.iter().map(|s| s.name).collect();
-                    return Err(bad(
-                        &format!("sources.klaviyo.streams.{stream}"),
-                        &format!("one of {}", known.join(", ")),
-                        stream,
-                    ));
-                }
-            }
+            check_streams(path, "klaviyo", crate::sources::klaviyo::STREAMS, &k.streams)?;
         }
         for (key, var) in [
             ("storage.access_key_id_env", &file.storage.access_key_id_env),
@@ -327,16 +337,7 @@ impl Job {
             }
         }
         if let Some(s) = &file.sources.shopify {
-            for stream in s.streams.keys() {
-                if !crate::sources::shopify::STREAMS.iter().any(|spec| spec.name == stream) {
-                    let known: Vec<_> = crate::sources::shopify::STREAMS.iter().map(|spec| spec.name).collect();
-                    return Err(bad(
-                        &format!("sources.shopify.streams.{stream}"),
-                        &format!("one of {}", known.join(", ")),
-                        stream,
-                    ));
-                }
-            }
+            check_streams(path, "shopify", crate::sources::shopify::STREAMS, &s.streams)?;
             check_url(&s.base_url).map_err(|why| bad("sources.shopify.base_url", &why, &s.base_url))?;
             for (key, var) in [
                 ("sources.shopify.access_token_env", &s.access_token_env),
@@ -354,6 +355,14 @@ impl Job {
                     "either access_token_env, or client_id_env with client_secret_env",
                     "another combination",
                 ));
+            }
+        }
+        if let Some(p) = &file.sources.postscript {
+            check_streams(path, "postscript", crate::sources::postscript::STREAMS, &p.streams)?;
+            check_url(&p.base_url).map_err(|why| bad("sources.postscript.base_url", &why, &p.base_url))?;
+            check_env_name(&p.api_key_env, "sources.postscript.api_key_env", path)?;
+            if let Some(var) = &p.partner_key_env {
+                check_env_name(var, "sources.postscript.partner_key_env", path)?;
             }
         }
         Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone, operating_record: None })
@@ -381,11 +390,37 @@ impl Job {
                 }
             }
         }
+        if let Some(p) = &self.file.sources.postscript {
+            vars.push(("sources.postscript.api_key_env".into(), p.api_key_env.clone()));
+            if let Some(var) = &p.partner_key_env {
+                vars.push(("sources.postscript.partner_key_env".into(), var.clone()));
+            }
+        }
         if let (Some(a), Some(b)) = (&self.file.storage.access_key_id_env, &self.file.storage.secret_access_key_env) {
             vars.push(("storage.access_key_id_env".into(), a.clone()));
             vars.push(("storage.secret_access_key_env".into(), b.clone()));
         }
         vars
+    }
+}
+
+/// Every stream a job configures must be one the source has.
+fn check_streams(
+    path: &Path,
+    source: &str,
+    known: &[crate::stream::StreamSpec],
+    streams: &BTreeMap<String, StreamOptions>,
+) -> Result<()> {
+    match streams.keys().find(|name| !known.iter().any(|s| s.name == name.as_str())) {
+        None => Ok(()),
+        Some(stream) => {
+            let names: Vec<_> = known.iter().map(|s| s.name).collect();
+            Err(Error::config(format!(
+                "job file {}: key `sources.{source}.streams.{stream}`: expected one of {}, got {stream:?}",
+                path.display(),
+                names.join(", ")
+            )))
+        }
     }
 }
 

@@ -513,7 +513,7 @@ impl PageReader<'_> {
         };
         let next = match spec.pagination.next_body(&doc, body) {
             Some(next_body) => Some((page.url.clone(), Some(next_body))),
-            None => spec.pagination.next_url(&doc, &page.headers).map(|url| (url, body.cloned())),
+            None => spec.pagination.next_url(&page.url, &doc, &page.headers).map(|url| (url, body.cloned())),
         };
         Ok((records.into_iter().map(Record::Parsed).collect(), next))
     }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::extract::{StreamJob, SyncContext, sync_stream};
 use crate::lock::RunLock;
 use crate::manifest::{RunManifest, RunWriter, StreamSummary, new_run_id};
-use crate::sources::{klaviyo, shopify};
+use crate::sources::{klaviyo, postscript, shopify};
 use crate::storage::Storage;
 use crate::stream::StreamSpec;
 use crate::transform::incremental::Mode;
@@ -157,24 +157,8 @@ async fn sync_sources(
     if let Some(cfg) = job.file.sources.klaviyo.as_ref().filter(|_| wanted(klaviyo::SOURCE)) {
         let engine = klaviyo::engine(cfg, secrets)?;
         let specs = select_streams(klaviyo::SOURCE, klaviyo::STREAMS, &cfg.streams, selection.stream.as_deref())?;
-        let streams = StreamsToSync {
-            source: klaviyo::SOURCE,
-            base_url: &cfg.base_url,
-            start_date: cfg.start_date,
-            options: &cfg.streams,
-            readers: BTreeMap::new(),
-        };
-        let (summ, fails) = sync_streams(ctx, &engine, &streams, &specs).await;
-        summaries.extend(summ);
-        failures.extend(fails);
-        let c = engine.counters();
-        tracing::info!(
-            source = klaviyo::SOURCE,
-            requests = c.requests,
-            retries = c.retries,
-            throttles = c.throttles,
-            "Source finished."
-        );
+        let streams = StreamsToSync::plain(klaviyo::SOURCE, &cfg.base_url, cfg.start_date, &cfg.streams);
+        sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;
     }
     if let Some(cfg) = job.file.sources.shopify.as_ref().filter(|_| wanted(shopify::SOURCE)) {
         let specs = select_streams(shopify::SOURCE, shopify::STREAMS, &cfg.streams, selection.stream.as_deref())?;
@@ -209,6 +193,12 @@ async fn sync_sources(
             Err(e) => failures.push(e),
         }
     }
+    if let Some(cfg) = job.file.sources.postscript.as_ref().filter(|_| wanted(postscript::SOURCE)) {
+        let engine = postscript::engine(cfg, secrets)?;
+        let specs = select_streams(postscript::SOURCE, postscript::STREAMS, &cfg.streams, selection.stream.as_deref())?;
+        let streams = StreamsToSync::plain(postscript::SOURCE, &cfg.base_url, cfg.start_date, &cfg.streams);
+        sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;
+    }
     Ok((summaries, failures))
 }
 
@@ -220,6 +210,40 @@ struct StreamsToSync<'a> {
     options: &'a BTreeMap<String, StreamOptions>,
     /// Streams that read their windows themselves (Shopify's paged-or-bulk readers).
     readers: BTreeMap<&'static str, Arc<dyn crate::extract::WindowReader>>,
+}
+
+impl<'a> StreamsToSync<'a> {
+    /// A source whose streams are all read page by page.
+    fn plain(
+        source: &'static str,
+        base_url: &'a str,
+        start_date: chrono::NaiveDate,
+        options: &'a BTreeMap<String, StreamOptions>,
+    ) -> Self {
+        Self { source, base_url, start_date, options, readers: BTreeMap::new() }
+    }
+}
+
+/// Syncs a source that needs nothing but its engine, and logs what the engine spent.
+async fn sync_plain_source(
+    ctx: &SyncContext,
+    engine: &crate::http::HttpEngine,
+    streams: &StreamsToSync<'_>,
+    specs: &[&'static StreamSpec],
+    summaries: &mut BTreeMap<String, StreamSummary>,
+    failures: &mut Vec<Error>,
+) {
+    let (summ, fails) = sync_streams(ctx, engine, streams, specs).await;
+    summaries.extend(summ);
+    failures.extend(fails);
+    let c = engine.counters();
+    tracing::info!(
+        source = streams.source,
+        requests = c.requests,
+        retries = c.retries,
+        throttles = c.throttles,
+        "Source finished."
+    );
 }
 
 /// The enabled streams of a source, or the one asked for plus the parents it is read under.

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cursor;
 pub mod faults;
 pub mod klaviyo;
+pub mod postscript;
 pub mod rate_limit;
 pub mod server;
 pub mod shopify;

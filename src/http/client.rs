@@ -90,7 +90,9 @@ impl HttpEngine {
     pub fn new(source: &'static str, auth: Auth, headers: &[(&'static str, String)]) -> Result<Self, String> {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
-            let value = HeaderValue::from_str(v).map_err(|_| format!("header {k} has an invalid value"))?;
+            let mut value = HeaderValue::from_str(v).map_err(|_| format!("header {k} has an invalid value"))?;
+            // Credentials travel in extra headers too (Postscript's shop token).
+            value.set_sensitive(k.contains("token"));
             map.insert(HeaderName::from_static(k), value);
         }
         if let Auth::Header { name, value } = &auth {

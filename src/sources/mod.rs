@@ -3,7 +3,8 @@
 //! Listed in one place, without registration macros: an enum and a match are easier to grep.
 
 pub mod klaviyo;
+pub mod postscript;
 pub mod shopify;
 
 /// Every source this build knows, in the order a run syncs them.
-pub const ALL_SOURCES: &[&str] = &["klaviyo", "shopify"];
+pub const ALL_SOURCES: &[&str] = &["klaviyo", "shopify", "postscript"];
