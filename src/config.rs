@@ -99,6 +99,8 @@ pub struct SourcesConfig {
     pub klaviyo: Option<KlaviyoConfig>,
     #[serde(default)]
     pub shopify: Option<ShopifyConfig>,
+    #[serde(default)]
+    pub attentive: Option<AttentiveConfig>,
 }
 
 /// `[sources.klaviyo]`.
@@ -184,6 +186,62 @@ impl Default for ShopifyBulkConfig {
 
 fn default_shopify_version() -> String {
     "2026-10".to_string()
+}
+
+/// `[sources.attentive]`: the nightly SFTP feeds, and the REST API for `check --connect`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttentiveConfig {
+    /// REST API root (`GET /v1/me`); overridable for the fake.
+    pub base_url: String,
+    /// Name of the variable holding the private app's API key (bearer token).
+    pub api_key_env: String,
+    /// Feed files dated before this day are ignored, and gap detection starts no earlier.
+    pub start_date: NaiveDate,
+    pub sftp: AttentiveSftpConfig,
+}
+
+/// `[sources.attentive.sftp]`: the account team's SFTP server and the feed file names.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttentiveSftpConfig {
+    pub host: String,
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    pub username: String,
+    /// Name of the variable holding an OpenSSH or PEM private key. Either this or `password_env`.
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The pinned host key: an OpenSSH public key line (`ssh-ed25519 AAAA...`) or its
+    /// `SHA256:...` fingerprint. Any other key is refused before anything is read.
+    pub host_key: String,
+    /// The remote folder holding the feeds.
+    #[serde(default = "default_sftp_directory")]
+    pub directory: String,
+    /// The brand's domain as Attentive writes it in file names (`{domain}`).
+    pub domain: String,
+    #[serde(default = "default_general_events_pattern")]
+    pub general_events_pattern: String,
+    #[serde(default = "default_conversions_pattern")]
+    pub conversions_pattern: String,
+}
+
+fn default_sftp_port() -> u16 {
+    22
+}
+
+fn default_sftp_directory() -> String {
+    ".".to_string()
+}
+
+fn default_general_events_pattern() -> String {
+    "{domain}_attentive_email_SMS_{YYYYMMDD}.csv".to_string()
+}
+
+fn default_conversions_pattern() -> String {
+    "{domain}_attentive_conversions_{YYYYMMDD}.csv".to_string()
 }
 
 /// `[sources.<source>.streams.<stream>]`: options any stream accepts.
@@ -356,6 +414,20 @@ impl Job {
                 ));
             }
         }
+        if let Some(a) = &file.sources.attentive {
+            check_url(&a.base_url).map_err(|why| bad("sources.attentive.base_url", &why, &a.base_url))?;
+            for (key, var) in attentive_credentials(a) {
+                check_env_name(&var, &key, path)?;
+            }
+            if a.sftp.private_key_env.is_some() == a.sftp.password_env.is_some() {
+                return Err(bad(
+                    "sources.attentive.sftp",
+                    "exactly one of private_key_env and password_env",
+                    "both or neither",
+                ));
+            }
+            crate::sources::attentive::validate(a).map_err(|(key, expected, got)| bad(&key, &expected, &got))?;
+        }
         Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone, operating_record: None })
     }
 
@@ -381,12 +453,29 @@ impl Job {
                 }
             }
         }
+        if let Some(a) = &self.file.sources.attentive {
+            vars.extend(attentive_credentials(a));
+        }
         if let (Some(a), Some(b)) = (&self.file.storage.access_key_id_env, &self.file.storage.secret_access_key_env) {
             vars.push(("storage.access_key_id_env".into(), a.clone()));
             vars.push(("storage.secret_access_key_env".into(), b.clone()));
         }
         vars
     }
+}
+
+/// The Attentive keys that name secrets, with their variable names.
+fn attentive_credentials(a: &AttentiveConfig) -> Vec<(String, String)> {
+    let mut vars = vec![("sources.attentive.api_key_env".to_string(), a.api_key_env.clone())];
+    for (key, var) in [
+        ("sources.attentive.sftp.private_key_env", &a.sftp.private_key_env),
+        ("sources.attentive.sftp.password_env", &a.sftp.password_env),
+    ] {
+        if let Some(var) = var {
+            vars.push((key.to_string(), var.clone()));
+        }
+    }
+    vars
 }
 
 fn check_url(url: &str) -> std::result::Result<(), String> {

@@ -209,6 +209,11 @@ async fn sync_sources(
             Err(e) => failures.push(e),
         }
     }
+    if let Some(cfg) = job.file.sources.attentive.as_ref().filter(|_| wanted(crate::sources::attentive::SOURCE)) {
+        let (summ, fails) = crate::sources::attentive::sync(cfg, secrets, ctx, selection.stream.as_deref()).await?;
+        summaries.extend(summ);
+        failures.extend(fails);
+    }
     Ok((summaries, failures))
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Listed in one place, without registration macros: an enum and a match are easier to grep.
 
+pub mod attentive;
 pub mod klaviyo;
 pub mod shopify;
 
 /// Every source this build knows, in the order a run syncs them.
-pub const ALL_SOURCES: &[&str] = &["klaviyo", "shopify"];
+pub const ALL_SOURCES: &[&str] = &["klaviyo", "shopify", "attentive"];
