@@ -616,6 +616,39 @@ start_date = "2023-01-01"
     }
 
     #[test]
+    fn the_attentive_section_is_validated() {
+        let host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqLHvJP6DpNzjnXWbpCcHFhsFVnW1qwYq2bcB7SrmVV";
+        let section = format!(
+            "[sources.attentive]\nbase_url = \"https://api.attentivemobile.com\"\napi_key_env = \"ATT_KEY\"\n\
+             start_date = \"2026-01-01\"\n[sources.attentive.sftp]\nhost = \"sftp.example.com\"\n\
+             username = \"brand\"\npassword_env = \"ATT_SFTP_PASSWORD\"\nhost_key = \"{host_key}\"\n\
+             domain = \"acme.com\"\n"
+        );
+        let job = Job::parse(&format!("{MINIMAL}{section}"), Path::new("j.toml")).unwrap();
+        let a = job.file.sources.attentive.as_ref().unwrap();
+        assert_eq!(
+            (a.sftp.port, a.sftp.conversions_pattern.as_str()),
+            (22, "{domain}_attentive_conversions_{YYYYMMDD}.csv")
+        );
+        let vars: Vec<String> = job.credential_vars().into_iter().map(|v| v.1).collect();
+        assert!(vars.contains(&"ATT_KEY".to_string()) && vars.contains(&"ATT_SFTP_PASSWORD".to_string()), "{vars:?}");
+        for (change, expected) in [
+            ("password_env = \"ATT_SFTP_PASSWORD\"", "exactly one of private_key_env and password_env"),
+            ("host_key = \"", "sources.attentive.sftp.host_key"),
+            ("domain = \"acme.com\"", "sources.attentive.sftp.general_events_pattern"),
+        ] {
+            let replacement = match change {
+                c if c.starts_with("password") => format!("{c}\nprivate_key_env = \"ATT_SFTP_KEY\""),
+                c if c.starts_with("host_key") => format!("{c}SHA256:!!"),
+                c => format!("{c}\ngeneral_events_pattern = \"events.csv\""),
+            };
+            let text = format!("{MINIMAL}{}", section.replacen(change, &replacement, 1));
+            let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
+    #[test]
     fn missing_secret_names_variable_and_key() {
         let err = Secrets::default().get("sources.klaviyo.api_key_env", "LCE_TEST_SURELY_UNSET").unwrap_err();
         assert!(err.to_string().contains("LCE_TEST_SURELY_UNSET"));

@@ -168,7 +168,7 @@ fn subscriber(rng: &mut ChaCha8Rng) -> Subscriber {
         id: format!("{}", 900_000_000 + n),
         phone: format!("+1555{:07}", n * 7919 % 10_000_000),
         email: format!("subscriber{n}@example.com"),
-        client_user_id: if n % 3 == 0 { String::new() } else { format!("C{n:05}") },
+        client_user_id: if n.is_multiple_of(3) { String::new() } else { format!("C{n:05}") },
     }
 }
 
