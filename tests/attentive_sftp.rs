@@ -1,10 +1,11 @@
 //! The Attentive source against a real SFTP server on 127.0.0.1 (the in-process fake) holding
 //! generated feed files, and `check --connect` against the fake REST API.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use arrow::array::RecordBatch;
 use chrono::{NaiveDate, TimeZone, Utc};
 use lifecycle_etl::config::{Job, Secrets};
 use lifecycle_etl::error::Error;
@@ -109,18 +110,7 @@ fn storage(s: &Setup) -> Storage {
 
 /// Every cell of a query over the committed raw tables, as text.
 async fn query(s: &Setup, sql: &str) -> Vec<Vec<String>> {
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let ctx = lifecycle_etl::transform::published_session(&storage(s)).await.unwrap();
-    let batches: Vec<RecordBatch> = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in &batches {
-        let f: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-        for row in 0..b.num_rows() {
-            out.push(f.iter().map(|f| f.value(row).to_string()).collect());
-        }
-    }
-    out
+    common::rows(&storage(s), sql).await
 }
 
 async fn column(s: &Setup, sql: &str) -> Vec<String> {
