@@ -66,5 +66,10 @@ pub async fn run(job: &Job, secrets: &Secrets, connect: bool) -> Result<Vec<Stri
             if all_orders { "" } else { "; WARNING: no read_all_orders, only the last 60 days of orders are visible" }
         ));
     }
+    if connect && let Some(cfg) = &job.file.sources.attentive {
+        let company = crate::sources::attentive::rest::me(cfg, secrets).await?;
+        let company = company.map(|c| format!(", company {c}")).unwrap_or_default();
+        lines.push(format!("source attentive: connected (GET /v1/me{company})"));
+    }
     Ok(lines)
 }

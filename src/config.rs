@@ -101,6 +101,8 @@ pub struct SourcesConfig {
     pub shopify: Option<ShopifyConfig>,
     #[serde(default)]
     pub postscript: Option<PostscriptConfig>,
+    #[serde(default)]
+    pub attentive: Option<AttentiveConfig>,
 }
 
 /// `[sources.klaviyo]`.
@@ -203,6 +205,62 @@ pub struct PostscriptConfig {
     pub start_date: NaiveDate,
     #[serde(default)]
     pub streams: BTreeMap<String, StreamOptions>,
+}
+
+/// `[sources.attentive]`: the nightly SFTP feeds, and the REST API for `check --connect`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttentiveConfig {
+    /// REST API root (`GET /v1/me`); overridable for the fake.
+    pub base_url: String,
+    /// Name of the variable holding the private app's API key (bearer token).
+    pub api_key_env: String,
+    /// Feed files dated before this day are ignored, and gap detection starts no earlier.
+    pub start_date: NaiveDate,
+    pub sftp: AttentiveSftpConfig,
+}
+
+/// `[sources.attentive.sftp]`: the account team's SFTP server and the feed file names.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttentiveSftpConfig {
+    pub host: String,
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    pub username: String,
+    /// Name of the variable holding an OpenSSH or PEM private key. Either this or `password_env`.
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The pinned host key: an OpenSSH public key line (`ssh-ed25519 AAAA...`) or its
+    /// `SHA256:...` fingerprint. Any other key is refused before anything is read.
+    pub host_key: String,
+    /// The remote folder holding the feeds.
+    #[serde(default = "default_sftp_directory")]
+    pub directory: String,
+    /// The brand's domain as Attentive writes it in file names (`{domain}`).
+    pub domain: String,
+    #[serde(default = "default_general_events_pattern")]
+    pub general_events_pattern: String,
+    #[serde(default = "default_conversions_pattern")]
+    pub conversions_pattern: String,
+}
+
+fn default_sftp_port() -> u16 {
+    22
+}
+
+fn default_sftp_directory() -> String {
+    ".".to_string()
+}
+
+fn default_general_events_pattern() -> String {
+    "{domain}_attentive_email_SMS_{YYYYMMDD}.csv".to_string()
+}
+
+fn default_conversions_pattern() -> String {
+    "{domain}_attentive_conversions_{YYYYMMDD}.csv".to_string()
 }
 
 /// `[sources.<source>.streams.<stream>]`: options any stream accepts.
@@ -365,6 +423,20 @@ impl Job {
                 check_env_name(var, "sources.postscript.partner_key_env", path)?;
             }
         }
+        if let Some(a) = &file.sources.attentive {
+            check_url(&a.base_url).map_err(|why| bad("sources.attentive.base_url", &why, &a.base_url))?;
+            for (key, var) in attentive_credentials(a) {
+                check_env_name(&var, &key, path)?;
+            }
+            if a.sftp.private_key_env.is_some() == a.sftp.password_env.is_some() {
+                return Err(bad(
+                    "sources.attentive.sftp",
+                    "exactly one of private_key_env and password_env",
+                    "both or neither",
+                ));
+            }
+            crate::sources::attentive::validate(a).map_err(|(key, expected, got)| bad(&key, &expected, &got))?;
+        }
         Ok(Job { file, path: path.to_path_buf(), seeds_dir: None, timezone, operating_record: None })
     }
 
@@ -396,6 +468,9 @@ impl Job {
                 vars.push(("sources.postscript.partner_key_env".into(), var.clone()));
             }
         }
+        if let Some(a) = &self.file.sources.attentive {
+            vars.extend(attentive_credentials(a));
+        }
         if let (Some(a), Some(b)) = (&self.file.storage.access_key_id_env, &self.file.storage.secret_access_key_env) {
             vars.push(("storage.access_key_id_env".into(), a.clone()));
             vars.push(("storage.secret_access_key_env".into(), b.clone()));
@@ -422,6 +497,20 @@ fn check_streams(
             )))
         }
     }
+}
+
+/// The Attentive keys that name secrets, with their variable names.
+fn attentive_credentials(a: &AttentiveConfig) -> Vec<(String, String)> {
+    let mut vars = vec![("sources.attentive.api_key_env".to_string(), a.api_key_env.clone())];
+    for (key, var) in [
+        ("sources.attentive.sftp.private_key_env", &a.sftp.private_key_env),
+        ("sources.attentive.sftp.password_env", &a.sftp.password_env),
+    ] {
+        if let Some(var) = var {
+            vars.push((key.to_string(), var.clone()));
+        }
+    }
+    vars
 }
 
 fn check_url(url: &str) -> std::result::Result<(), String> {
@@ -558,6 +647,39 @@ start_date = "2023-01-01"
         let err = Job::load(&job_path).unwrap_err().to_string();
         for part in ["acme-operating-record.toml", "intervention 1 (id \"a1\")", "`changed_on`", "YYYY-MM-DD"] {
             assert!(err.contains(part), "{part}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_attentive_section_is_validated() {
+        let host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqLHvJP6DpNzjnXWbpCcHFhsFVnW1qwYq2bcB7SrmVV";
+        let section = format!(
+            "[sources.attentive]\nbase_url = \"https://api.attentivemobile.com\"\napi_key_env = \"ATT_KEY\"\n\
+             start_date = \"2026-01-01\"\n[sources.attentive.sftp]\nhost = \"sftp.example.com\"\n\
+             username = \"brand\"\npassword_env = \"ATT_SFTP_PASSWORD\"\nhost_key = \"{host_key}\"\n\
+             domain = \"acme.com\"\n"
+        );
+        let job = Job::parse(&format!("{MINIMAL}{section}"), Path::new("j.toml")).unwrap();
+        let a = job.file.sources.attentive.as_ref().unwrap();
+        assert_eq!(
+            (a.sftp.port, a.sftp.conversions_pattern.as_str()),
+            (22, "{domain}_attentive_conversions_{YYYYMMDD}.csv")
+        );
+        let vars: Vec<String> = job.credential_vars().into_iter().map(|v| v.1).collect();
+        assert!(vars.contains(&"ATT_KEY".to_string()) && vars.contains(&"ATT_SFTP_PASSWORD".to_string()), "{vars:?}");
+        for (change, expected) in [
+            ("password_env = \"ATT_SFTP_PASSWORD\"", "exactly one of private_key_env and password_env"),
+            ("host_key = \"", "sources.attentive.sftp.host_key"),
+            ("domain = \"acme.com\"", "sources.attentive.sftp.general_events_pattern"),
+        ] {
+            let replacement = match change {
+                c if c.starts_with("password") => format!("{c}\nprivate_key_env = \"ATT_SFTP_KEY\""),
+                c if c.starts_with("host_key") => format!("{c}SHA256:!!"),
+                c => format!("{c}\ngeneral_events_pattern = \"events.csv\""),
+            };
+            let text = format!("{MINIMAL}{}", section.replacen(change, &replacement, 1));
+            let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
         }
     }
 

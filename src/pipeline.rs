@@ -199,6 +199,11 @@ async fn sync_sources(
         let streams = StreamsToSync::plain(postscript::SOURCE, &cfg.base_url, cfg.start_date, &cfg.streams);
         sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;
     }
+    if let Some(cfg) = job.file.sources.attentive.as_ref().filter(|_| wanted(crate::sources::attentive::SOURCE)) {
+        let (summ, fails) = crate::sources::attentive::sync(cfg, secrets, ctx, selection.stream.as_deref()).await?;
+        summaries.extend(summ);
+        failures.extend(fails);
+    }
     Ok((summaries, failures))
 }
 

@@ -5,6 +5,7 @@
 //! bodies at runtime, the request log records what the client really sent, and [`FakeClock`]
 //! decides which records already "exist".
 
+pub mod attentive;
 pub mod clock;
 pub mod cursor;
 pub mod faults;

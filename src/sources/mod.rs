@@ -2,9 +2,10 @@
 //!
 //! Listed in one place, without registration macros: an enum and a match are easier to grep.
 
+pub mod attentive;
 pub mod klaviyo;
 pub mod postscript;
 pub mod shopify;
 
 /// Every source this build knows, in the order a run syncs them.
-pub const ALL_SOURCES: &[&str] = &["klaviyo", "shopify", "postscript"];
+pub const ALL_SOURCES: &[&str] = &["klaviyo", "shopify", "postscript", "attentive"];
