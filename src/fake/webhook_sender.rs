@@ -362,13 +362,15 @@ pub async fn deliver(client: &reqwest::Client, base_url: &str, d: &Delivery) -> 
 pub async fn deliver_all(base_url: &str, deliveries: &[Delivery], concurrency: usize) -> Vec<Result<u16, String>> {
     let client =
         reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("an HTTP client builds");
-    futures::stream::iter(deliveries.iter().map(|d| {
-        let client = &client;
-        async move { deliver(client, base_url, d).await.map_err(|e| e.to_string()) }
-    }))
-    .buffered(concurrency.max(1))
-    .collect()
-    .await
+    // Each future owns what it sends, so the whole batch can run inside a spawned task.
+    let sends: Vec<_> = deliveries
+        .iter()
+        .map(|d| {
+            let (client, base, d) = (client.clone(), base_url.to_string(), d.clone());
+            async move { deliver(&client, &base, &d).await.map_err(|e| e.to_string()) }
+        })
+        .collect();
+    futures::stream::iter(sends).buffered(concurrency.max(1)).collect().await
 }
 
 #[cfg(test)]
