@@ -117,8 +117,10 @@ async fn get_text(url: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// Sends a request by hand and returns the status line's code: headers, then `body` (or only
-/// the headers when `body` is empty), chunked when `chunked`.
+/// Sends a request by hand and returns the status line's code: headers, then `body` (only the
+/// headers, announcing a body ten times the limit, when `body` is empty), chunked when `chunked`.
+/// The body is written while the answer is read: a receiver that refuses early stops reading,
+/// and the writes that fail then are expected.
 async fn raw_post(
     addr: std::net::SocketAddr,
     path: &str,
@@ -126,7 +128,8 @@ async fn raw_post(
     body: &[u8],
     chunked: bool,
 ) -> u16 {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
     let mut head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -136,29 +139,45 @@ async fn raw_post(
     } else {
         head.push_str(&format!("content-length: {}\r\n\r\n", if body.is_empty() { 10 * MAX_BODY } else { body.len() }));
     }
-    s.write_all(head.as_bytes()).await.unwrap();
+    let mut wire = head.into_bytes();
     if chunked {
         for c in body.chunks(8 * 1024) {
-            s.write_all(format!("{:x}\r\n", c.len()).as_bytes()).await.unwrap();
-            s.write_all(c).await.unwrap();
-            s.write_all(b"\r\n").await.unwrap();
+            wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            wire.extend_from_slice(c);
+            wire.extend_from_slice(b"\r\n");
         }
-        s.write_all(b"0\r\n\r\n").await.unwrap();
+        wire.extend_from_slice(b"0\r\n\r\n");
     } else {
-        s.write_all(body).await.unwrap();
+        wire.extend_from_slice(body);
     }
+    let writer = tokio::spawn(async move {
+        for piece in wire.chunks(4 * 1024) {
+            if wr.write_all(piece).await.is_err() {
+                return;
+            }
+        }
+        // Keep the write half open until the answer is read (dropping it would half-close).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
     let mut buf = vec![0u8; 256];
-    let n = s.read(&mut buf).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut buf)).await.expect("an answer").unwrap();
+    writer.abort();
     let line = String::from_utf8_lossy(&buf[..n]).to_string();
     line.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status line in {line:?}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn genuine_deliveries_land_once_and_rejected_ones_land_nothing() {
+/// A job in a new folder, its storage, and a receiver serving it in this process.
+async fn start_receiver() -> (tempfile::TempDir, Job, Storage, server::Running) {
     let dir = tempfile::tempdir().unwrap();
     let (job, _) = job(dir.path());
     let storage = Storage::open(&job.file.storage, &secrets()).unwrap();
     let receiver = server::start(&job, &secrets(), None).await.unwrap();
+    (dir, job, storage, receiver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genuine_deliveries_land_once_and_rejected_ones_land_nothing() {
+    let (dir, job, storage, receiver) = start_receiver().await;
     let base = receiver.base_url();
     assert_eq!(get_text(&format!("{base}/healthz")).await.0, 200);
 
@@ -270,10 +289,7 @@ async fn genuine_deliveries_land_once_and_rejected_ones_land_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_payloads_are_quarantined_without_blocking_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let (job, _) = job(dir.path());
-    let storage = Storage::open(&job.file.storage, &secrets()).unwrap();
-    let receiver = server::start(&job, &secrets(), None).await.unwrap();
+    let (dir, job, storage, receiver) = start_receiver().await;
     let client = reqwest::Client::new();
     let bodies: [&[u8]; 3] = [
         br#"{"type": "sms.sent", "subscriber": {"external_id": 1}}"#,
@@ -315,25 +331,26 @@ async fn unreadable_payloads_are_quarantined_without_blocking_the_rest() {
     receiver.shutdown().await.unwrap();
 }
 
-/// The real binary, serving; returns the child and the base URL it printed.
+/// The real binary, serving; returns the child and the base URL it printed. Its log goes to a
+/// file beside the job, shown when it fails to start.
 fn spawn_receiver(job_path: &Path) -> (std::process::Child, String) {
+    let log_path = job_path.with_extension(format!("{}.log", std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos()));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle-etl"))
         .args(["serve-webhooks", "--job", &job_path.display().to_string()])
         .env(KEY_ENV, KEY)
         .env(TOKEN_ENV, TOKEN)
         .env("LOG_FORMAT", "json")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, url)
+    let Some(url) = line.trim().strip_prefix("listening on ") else {
+        let status = child.wait().unwrap();
+        panic!("the receiver did not start ({status}): {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+    };
+    (child, url.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,4 +438,26 @@ async fn a_receiver_killed_mid_write_loses_nothing_it_acknowledged() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn the_webhooks_section_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, path) = job(dir.path());
+    let w = job.file.webhooks.as_ref().unwrap();
+    assert_eq!((w.max_body_bytes, w.settle_seconds), (MAX_BODY, 0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let defaults =
+        Job::parse(&text.replace("listen = \"127.0.0.1:0\"\n", "").replace("settle_seconds = 0\n", ""), &path).unwrap();
+    let w = defaults.file.webhooks.unwrap();
+    assert_eq!((w.listen.as_str(), w.settle_seconds), ("0.0.0.0:8088", 300));
+    let bad = Job::parse(&text.replace("127.0.0.1:0", "localhost"), &path).unwrap_err().to_string();
+    assert!(bad.contains("webhooks.listen"), "{bad}");
+    let secret_in_file = Job::parse(&text.replace(KEY_ENV, "s3cr3t-value!"), &path).unwrap_err().to_string();
+    assert!(
+        secret_in_file.contains("webhooks.attentive.signing_key_env") && !secret_in_file.contains("s3cr3t"),
+        "{secret_in_file}"
+    );
+    let typo = Job::parse(&text.replace("token_env", "tokn_env"), &path).unwrap_err().to_string();
+    assert!(typo.contains("tokn_env"), "{typo}");
 }
