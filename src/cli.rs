@@ -78,6 +78,12 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         scale: u32,
     },
+    /// Receive Attentive and Postscript webhooks into the job's storage until SIGTERM (a
+    /// Deployment, not a CronJob); the nightly sync compacts what it stored.
+    ServeWebhooks {
+        #[arg(long, env = "LIFECYCLE_JOB")]
+        job: PathBuf,
+    },
     /// Validate the job file, the contracts, the seeds and that every credential variable is set.
     Check {
         #[arg(long, env = "LIFECYCLE_JOB")]

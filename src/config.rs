@@ -23,6 +23,9 @@ pub struct JobFile {
     pub run: RunConfig,
     #[serde(default)]
     pub sources: SourcesConfig,
+    /// `[webhooks]`: the receiver (`serve-webhooks`) and the nightly compaction of what it stored.
+    #[serde(default)]
+    pub webhooks: Option<WebhooksConfig>,
 }
 
 /// `[job]`: identity and reporting conventions.
@@ -89,6 +92,56 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self { lock_ttl_seconds: 600, batch_rows: 50_000, transform_memory_mib: None }
     }
+}
+
+/// `[webhooks]`: the always-on receiver for Attentive and Postscript webhooks
+/// ([`crate::webhooks`]); either platform may be left out.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Address the receiver listens on (`host:port`; port 0 picks a free one).
+    #[serde(default = "default_webhooks_listen")]
+    pub listen: String,
+    /// Larger bodies are refused with 413 while they are read.
+    #[serde(default = "default_webhooks_max_body")]
+    pub max_body_bytes: usize,
+    /// The nightly compaction leaves deliveries received this recently for the next run: a
+    /// write still in flight can become visible after later ones. Keep it above the receiver's
+    /// 30 s write timeout plus any clock skew between the receiver and the job.
+    #[serde(default = "default_webhooks_settle")]
+    pub settle_seconds: u64,
+    #[serde(default)]
+    pub attentive: Option<AttentiveWebhookConfig>,
+    #[serde(default)]
+    pub postscript: Option<PostscriptWebhookConfig>,
+}
+
+fn default_webhooks_listen() -> String {
+    "0.0.0.0:8088".to_string()
+}
+
+fn default_webhooks_max_body() -> usize {
+    1024 * 1024
+}
+
+fn default_webhooks_settle() -> u64 {
+    300
+}
+
+/// `[webhooks.attentive]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttentiveWebhookConfig {
+    /// Name of the variable holding the webhook's signing key (HMAC-SHA256 of the body).
+    pub signing_key_env: String,
+}
+
+/// `[webhooks.postscript]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostscriptWebhookConfig {
+    /// Name of the variable holding the shared token Postscript sends as `Postscript-Signature`.
+    pub token_env: String,
 }
 
 /// `[sources.*]`: one table per configured source.
@@ -392,6 +445,20 @@ impl Job {
         ] {
             if let Some(var) = var {
                 check_env_name(var, key, path)?;
+            }
+        }
+        if let Some(w) = &file.webhooks {
+            w.listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| bad("webhooks.listen", "host:port such as 0.0.0.0:8088", &w.listen))?;
+            if w.max_body_bytes == 0 {
+                return Err(bad("webhooks.max_body_bytes", "a positive number", "0"));
+            }
+            if let Some(a) = &w.attentive {
+                check_env_name(&a.signing_key_env, "webhooks.attentive.signing_key_env", path)?;
+            }
+            if let Some(p) = &w.postscript {
+                check_env_name(&p.token_env, "webhooks.postscript.token_env", path)?;
             }
         }
         if let Some(s) = &file.sources.shopify {

@@ -27,3 +27,4 @@ pub mod state;
 pub mod storage;
 pub mod stream;
 pub mod transform;
+pub mod webhooks;

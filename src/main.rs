@@ -70,6 +70,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("storage (raw, staging, marts, reports): {}", result.storage_dir.display());
         }
+        Command::ServeWebhooks { job } => {
+            let job = Job::load(&job)?;
+            lifecycle_etl::webhooks::server::serve(&job, &secrets).await?;
+        }
         Command::Check { job, connect } => {
             let job = Job::load(&job)?;
             for line in check::run(&job, &secrets, connect).await? {

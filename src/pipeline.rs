@@ -109,8 +109,13 @@ async fn steps_inner(
             batch_rows: job.file.run.batch_rows,
             full_refresh: selection.full_refresh,
         };
-        let (streams, failures) = sync_sources(job, secrets, &ctx, selection).await?;
+        let (streams, mut failures) = sync_sources(job, secrets, &ctx, selection).await?;
         outcome.streams = streams;
+        if let Some(cfg) = &job.file.webhooks {
+            let (streams, fails) = crate::webhooks::compact::run_selected(cfg, &ctx, selection).await;
+            outcome.streams.extend(streams);
+            failures.extend(fails);
+        }
         if !failures.is_empty() {
             sync_error = Some(failures);
         }

@@ -14,6 +14,7 @@ pub mod postscript;
 pub mod rate_limit;
 pub mod server;
 pub mod shopify;
+pub mod webhook_sender;
 
 pub use clock::FakeClock;
 pub use faults::{FaultScope, Faults};
