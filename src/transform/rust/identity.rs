@@ -38,6 +38,8 @@ pub const SHOPIFY_CUSTOMER_ID: &str = "shopify_customer_id";
 pub const EMAIL_SHA256: &str = "email_sha256";
 pub const PHONE_SHA256: &str = "phone_sha256";
 pub const KLAVIYO_PROFILE_ID: &str = "klaviyo_profile_id";
+pub const ATTENTIVE_SUBSCRIBER_ID: &str = "attentive_subscriber_id";
+pub const POSTSCRIPT_SUBSCRIBER_ID: &str = "postscript_subscriber_id";
 
 /// One identifier in its normal form. Orders by type, then value (the output order).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -295,20 +297,43 @@ select old_person_key, new_person_key, changed_at from history
 order by changed_at, old_person_key, new_person_key
 ";
 
-/// Every source record's identifiers; the Klaviyo external id counts as a Shopify customer id
-/// when it is numeric (what the Shopify integration writes).
+/// Every source record's identifiers, with the type of its platform id (`profile_type`); the
+/// Klaviyo external id counts as a Shopify customer id when it is numeric (what the Shopify
+/// integration writes). An Attentive subscriber has no record of its own: each of its events
+/// pairs its id with the phone, email and client user id it carries, and all of them are one
+/// record per subscriber and identifier set, seen from its first to its last event.
 const RECORDS_SQL: &str = "
 select cast(customer_id as varchar) as customer_id, email_sha256, phone_sha256,
-       cast(null as varchar) as profile_id, coalesce(created_at, updated_at) as first_seen_at,
-       updated_at as last_seen_at
+       cast(null as varchar) as profile_id, cast(null as varchar) as profile_type,
+       coalesce(created_at, updated_at) as first_seen_at, updated_at as last_seen_at
 from stg_shopify__customers
 union all
-select cast(customer_id as varchar), email_sha256, phone_sha256, cast(null as varchar), created_at, updated_at
+select cast(customer_id as varchar), email_sha256, phone_sha256, cast(null as varchar), cast(null as varchar),
+       created_at, updated_at
 from stg_shopify__orders
 union all
 select case when regexp_like(trim(external_id), '^[0-9]+$') then trim(external_id) end,
-       email_sha256, phone_sha256, profile_id, coalesce(created_at, updated_at), updated_at
+       email_sha256, phone_sha256, profile_id, 'klaviyo_profile_id', coalesce(created_at, updated_at), updated_at
 from stg_klaviyo__profiles
+union all
+select shopify_customer_id, email_sha256, phone_sha256, subscriber_id, 'attentive_subscriber_id',
+       min(occurred_at), max(occurred_at)
+from stg_attentive__events
+where subscriber_id is not null
+group by shopify_customer_id, email_sha256, phone_sha256, subscriber_id
+union all
+select shopify_customer_id, email_sha256, phone_sha256, subscriber_id, 'postscript_subscriber_id',
+       coalesce(created_at, updated_at), updated_at
+from stg_postscript__subscribers
+union all
+select shopify_customer_id, email_sha256, phone_sha256, subscriber_id, 'postscript_subscriber_id',
+       coalesce(created_at, _updated_at), _updated_at
+from stg_postscript__warehouse_subscribers
+union all
+select shopify_customer_id, email_sha256, phone_sha256, subscriber_id, 'postscript_subscriber_id',
+       occurred_at as first_seen_at, occurred_at as last_seen_at
+from stg_postscript__webhook_events
+where subscriber_id is not null
 ";
 
 /// Plain emails and phones, normalized as staging normalizes them before hashing.
@@ -316,11 +341,21 @@ const EMAILS_SQL: &str = "
 select lower(trim(email)) from raw_shopify__customers where email is not null
 union select lower(trim(email)) from raw_shopify__orders where email is not null
 union select lower(trim(email)) from raw_klaviyo__profiles where email is not null
+union select lower(trim(email)) from raw_attentive__general_events where email is not null
+union select lower(trim(email)) from raw_attentive__webhook_events where email is not null
+union select lower(trim(email)) from raw_postscript__subscribers where email is not null
+union select lower(trim(email)) from raw_postscript__warehouse_subscribers where email is not null
+union select lower(trim(email)) from raw_postscript__webhook_events where email is not null
 ";
 const PHONES_SQL: &str = "
 select trim(phone) from raw_shopify__customers where phone is not null
 union select trim(phone) from raw_shopify__orders where phone is not null
 union select trim(phone_number) from raw_klaviyo__profiles where phone_number is not null
+union select trim(phone) from raw_attentive__general_events where phone is not null
+union select trim(phone) from raw_attentive__webhook_events where phone is not null
+union select trim(phone_number) from raw_postscript__subscribers where phone_number is not null
+union select trim(phone_number) from raw_postscript__warehouse_subscribers where phone_number is not null
+union select trim(phone) from raw_postscript__webhook_events where phone is not null
 ";
 
 async fn person_identifier(ctx: &SessionContext) -> Result<DataFrame> {
@@ -333,7 +368,8 @@ async fn person_identifier(ctx: &SessionContext) -> Result<DataFrame> {
     let mut records = Vec::new();
     for b in query(ctx, RECORDS_SQL).await? {
         let (cid, email, phone, profile) = (strings(&b, 0)?, strings(&b, 1)?, strings(&b, 2)?, strings(&b, 3)?);
-        let (first, last) = (micros(&b, 4)?, micros(&b, 5)?);
+        let profile_type = strings(&b, 4)?;
+        let (first, last) = (micros(&b, 5)?, micros(&b, 6)?);
         for row in 0..b.num_rows() {
             let mut ids = Vec::new();
             let mut push = |kind: &str, a: &StringArray, value: fn(&str, &str) -> String| {
@@ -344,7 +380,11 @@ async fn person_identifier(ctx: &SessionContext) -> Result<DataFrame> {
             push(SHOPIFY_CUSTOMER_ID, &cid, |shop, id| format!("{shop}:{id}"));
             push(EMAIL_SHA256, &email, |_, v| v.to_string());
             push(PHONE_SHA256, &phone, |_, v| v.to_string());
-            push(KLAVIYO_PROFILE_ID, &profile, |_, v| v.to_string());
+            if profile.is_valid(row) && !profile.value(row).is_empty() && profile_type.is_valid(row) {
+                let kind = profile_type.value(row);
+                debug_assert!([KLAVIYO_PROFILE_ID, ATTENTIVE_SUBSCRIBER_ID, POSTSCRIPT_SUBSCRIBER_ID].contains(&kind));
+                ids.push(Ident::new(kind, profile.value(row)));
+            }
             if ids.is_empty() {
                 continue; // a guest order with nothing to resolve by: no person
             }

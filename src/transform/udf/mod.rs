@@ -14,12 +14,14 @@
 //! | `local_hour_of_week(timestamp, iana_timezone)` | Int32 | the local hour of the week there, Monday 00:00 = 0 ... Sunday 23:00 = 167 |
 //! | `beta_quantile(p, a, b)` | Float64 | the `p` quantile of Beta(a, b) (a zero parameter: a point mass at 0 or 1); NULL for invalid input |
 //! | `normal_cdf(x)` | Float64 | the standard normal distribution function |
+//! | `sms_segments(body)` | Int32 | the segments a carrier bills for an SMS body (GSM-7 160/153, else UCS-2 70/67) |
 //!
 //! Values of the wrong JSON type are errors naming the function, the pointer and the value, so a
 //! source changing shape fails the model instead of silently turning into NULLs. Invalid JSON
 //! text is an error as well.
 
 pub mod json;
+pub mod sms;
 pub mod stats;
 pub mod time;
 
@@ -39,6 +41,7 @@ pub fn all() -> Vec<ScalarUDF> {
     let mut out = json::all();
     out.extend(time::all());
     out.extend(stats::all());
+    out.extend(sms::all());
     out
 }
 

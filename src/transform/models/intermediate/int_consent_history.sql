@@ -14,6 +14,12 @@
 --     the profile's created_at, then updated_at.
 --   * Shopify customer snapshot: email / SMS marketing state with its update timestamp (Shopify
 --     keeps no history; NULL SMS state = no phone, no row).
+--   * Attentive events (feed and webhooks, stg_attentive__events) mapped to subscribed /
+--     unsubscribed by map_event_type; transactional opt-ins and opt-outs are not marketing
+--     consent and stay out.
+--   * Postscript: the webhooks' opt-ins and opt-outs (dated), the warehouse push's subscription
+--     and opt-out times (dated), and the API's current promotional can_send as a snapshot
+--     (subscribed from created_at, unsubscribed from updated_at: the API keeps no history).
 --
 -- Changes of one subject and channel are ordered by time; at the same instant a snapshot ranks
 -- after an event (the snapshot is the state after every change), then by source id. A change
@@ -127,12 +133,69 @@ shopify_customers as (
     where c.sms_consent is not null
 ),
 
+attentive_events as (
+    select
+        'attentive' as platform,
+        'attentive_subscriber_id' as identifier_type,
+        e.subscriber_id as identifier_value,
+        coalesce(e.channel, t.channel) as channel,
+        t.event_type as raw_status,
+        e.occurred_at as changed_at,
+        'attentive_event' as change_source,
+        e.event_id as change_source_id,
+        e.raw_event_name as change_detail,
+        0 as source_rank
+    from map_event_type as t
+    join stg_attentive__events as e on t.platform = 'attentive' and t.raw_event_name = e.raw_event_name
+    where t.event_type in ('subscribed', 'unsubscribed')
+        and e.subscriber_id is not null
+        and coalesce(e.subscription_type, 'MARKETING') = 'MARKETING'
+),
+
+postscript_changes as (
+    select
+        'postscript' as platform,
+        'postscript_subscriber_id' as identifier_type,
+        w.subscriber_id as identifier_value,
+        t.channel,
+        t.event_type as raw_status,
+        w.occurred_at as changed_at,
+        'postscript_webhook' as change_source,
+        w.event_id as change_source_id,
+        w.raw_event_name as change_detail,
+        0 as source_rank
+    from map_event_type as t
+    join stg_postscript__webhook_events as w on t.platform = 'postscript' and t.raw_event_name = w.raw_event_name
+    where t.event_type in ('subscribed', 'unsubscribed') and w.subscriber_id is not null
+    union all
+    select
+        'postscript', 'postscript_subscriber_id', subscriber_id, 'sms', 'subscribed', created_at,
+        'postscript_warehouse', subscriber_id || ':in', arrow_cast(null, 'Utf8'), 0
+    from stg_postscript__warehouse_subscribers
+    union all
+    select
+        'postscript', 'postscript_subscriber_id', subscriber_id, 'sms', 'unsubscribed', opted_out_at,
+        'postscript_warehouse', subscriber_id || ':out', arrow_cast(null, 'Utf8'), 0
+    from stg_postscript__warehouse_subscribers
+    where opted_out_at is not null
+    union all
+    select
+        'postscript', 'postscript_subscriber_id', subscriber_id, 'sms', sms_consent,
+        case when sms_consent = 'subscribed' then coalesce(created_at, updated_at) else updated_at end,
+        'postscript_subscriber', subscriber_id as change_source_id, arrow_cast(null, 'Utf8'), 1
+    from stg_postscript__subscribers
+),
+
 changes as (
     select * from klaviyo_events
     union all
     select * from klaviyo_profiles
     union all
     select * from shopify_customers
+    union all
+    select * from attentive_events
+    union all
+    select * from postscript_changes
 ),
 
 ordered as (
@@ -174,6 +237,19 @@ subjects as (
         c.phone_sha256
     from stg_shopify__customers as c
     left join shop as s on true
+    union all
+    select 'attentive', subscriber_id, max(email_sha256), max(phone_sha256)
+    from stg_attentive__events
+    where subscriber_id is not null
+    group by subscriber_id
+    union all
+    select 'postscript', subscriber_id, max(email_sha256), max(phone_sha256)
+    from (
+        select subscriber_id, email_sha256, phone_sha256 from stg_postscript__subscribers
+        union all
+        select subscriber_id, email_sha256, phone_sha256 from stg_postscript__warehouse_subscribers
+    )
+    group by subscriber_id
 ),
 
 final as (

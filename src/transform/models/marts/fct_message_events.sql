@@ -2,10 +2,18 @@
 -- deliveries, opens, clicks, bounces, drops, failures, spam complaints, subscribes and
 -- unsubscribes, with the canonical event type of the map_event_type seed.
 --
--- Structure: one CTE per platform (`klaviyo_events`, later `attentive_events`,
--- `postscript_events`) producing the common column list, then `unified` unions them and every
--- platform-independent step (settings, recipient timezone, local hour of week, person_key,
--- message cost) runs once over the union. A new platform adds its CTE and one `union all` line.
+-- Structure: one CTE per platform (`klaviyo_events`, `attentive_events`, `postscript_events`)
+-- producing the common column list, then `unified` unions them and every platform-independent
+-- step (settings, recipient timezone, local hour of week, person_key, message cost) runs once
+-- over the union. A new platform adds its CTE, one `union all` line and its days in event_days.
+--
+-- Attentive (stg_attentive__events: the SFTP feed, webhooks after it): journeys are flows and a
+-- campaign message's id is its campaign; the feed's MESSAGE_RECEIPT is the send (the feed has no
+-- separate send row). Postscript (warehouse push and webhooks): each outbound message is a send,
+-- a failed one also a `failed` event at failed_at, clicks come from fct_clicks, opt-ins and
+-- opt-outs from the webhooks; automations are flows. Neither platform flags machine opens or bot
+-- clicks (false), nor reports SMS segments: Postscript's are computed from the body
+-- (`computed_segments`), Attentive's assumed to be one.
 --
 -- Klaviyo specifics: events whose metric name has no map_event_type row (Placed Order, Viewed
 -- Product...) are not message events and stay out. `$message` is the flow-message id on flow
@@ -81,15 +89,127 @@ klaviyo_events as (
             as click_url,
         case when e.event_type = 'sent' and e.channel = 'sms' then cast(e.segment_count as int) end
             as reported_sms_segments,
+        cast(null as int) as computed_sms_segments,
         case when e.event_type = 'unsubscribed' then 'channel_marketing' end as unsubscribe_scope
     from klaviyo_campaign_messages as cm
     right join klaviyo_profiled as e
         on e.flow_id is null and cm.campaign_id = e.message_id and cm.channel = e.channel
 ),
 
--- Attentive and Postscript plug in here with the same columns.
+-- Attentive -----------------------------------------------------------------------------------
+
+attentive_events as (
+    select
+        'attentive' as platform,
+        e.event_id as source_event_id,
+        coalesce(e.channel, t.channel) as channel,
+        t.event_type,
+        e.raw_event_name,
+        e.occurred_at,
+        e.subscriber_id as platform_profile_id,
+        'attentive_subscriber_id' as profile_identifier_type,
+        e.email_sha256,
+        e.phone_sha256,
+        arrow_cast(null, 'Utf8') as profile_timezone,
+        coalesce(e.message_kind, 'unknown') as message_kind,
+        case when e.message_kind = 'flow' then e.flow_id end as flow_id,
+        case when e.message_kind = 'flow' then e.message_id end as flow_message_id,
+        case when e.message_kind = 'campaign' then e.message_id end as campaign_id,
+        case when e.message_kind = 'campaign' then e.message_id end as campaign_message_id,
+        arrow_cast(null, 'Utf8') as variation_id,
+        t.event_type = 'sent' as is_send,
+        case when t.event_type = 'opened' then false end as is_machine_open,
+        case when t.event_type = 'clicked' then false end as is_bot_click,
+        arrow_cast(null, 'Utf8') as bounce_type,
+        case when t.event_type = 'clicked' then nullif(split_part(split_part(e.link_url, '#', 1), '?', 1), '') end
+            as click_url,
+        cast(null as int) as reported_sms_segments,
+        cast(null as int) as computed_sms_segments,
+        case when t.event_type = 'unsubscribed' then 'channel_marketing' end as unsubscribe_scope
+    from map_event_type as t
+    join stg_attentive__events as e on t.platform = 'attentive' and t.raw_event_name = e.raw_event_name
+),
+
+-- Postscript ----------------------------------------------------------------------------------
+
+postscript_subscribers as (
+    select subscriber_id, email_sha256, phone_sha256 from stg_postscript__warehouse_subscribers
+),
+
+postscript_raw as (
+    select
+        'message:' || m.message_id as source_event_id,
+        'outbound_message' as raw_event_name,
+        m.channel,
+        m.created_at as occurred_at,
+        m.subscriber_id,
+        m.message_kind,
+        m.flow_id,
+        m.message_id,
+        m.campaign_name,
+        arrow_cast(null, 'Utf8') as url,
+        case when m.channel = 'sms' then m.computed_segments end as computed_segments
+    from stg_postscript__messages as m
+    where m.direction = 'outbound'
+    union all
+    select
+        'failed:' || m.message_id, 'failed_message', m.channel, coalesce(m.failed_at, m.created_at), m.subscriber_id,
+        m.message_kind, m.flow_id, m.message_id, m.campaign_name, arrow_cast(null, 'Utf8'), cast(null as int)
+    from stg_postscript__messages as m
+    where m.direction = 'outbound' and m.failed
+    union all
+    select
+        'click:' || c.click_id, 'link_click', coalesce(m.channel, 'sms'), c.clicked_at, c.subscriber_id,
+        coalesce(m.message_kind, 'unknown'), m.flow_id, c.message_id, m.campaign_name, c.url, cast(null as int)
+    from stg_postscript__messages as m
+    right join stg_postscript__clicks as c on m.message_id = c.message_id
+    union all
+    select
+        'webhook:' || w.event_id, w.raw_event_name, 'sms', w.occurred_at, w.subscriber_id,
+        'unknown', arrow_cast(null, 'Utf8'), arrow_cast(null, 'Utf8'), arrow_cast(null, 'Utf8'), arrow_cast(null, 'Utf8'),
+        cast(null as int)
+    from stg_postscript__webhook_events as w
+),
+
+postscript_events as (
+    select
+        'postscript' as platform,
+        e.source_event_id,
+        e.channel,
+        t.event_type,
+        e.raw_event_name,
+        e.occurred_at,
+        e.subscriber_id as platform_profile_id,
+        'postscript_subscriber_id' as profile_identifier_type,
+        s.email_sha256,
+        s.phone_sha256,
+        arrow_cast(null, 'Utf8') as profile_timezone,
+        e.message_kind,
+        case when e.message_kind = 'flow' then e.flow_id end as flow_id,
+        case when e.message_kind = 'flow' then e.message_id end as flow_message_id,
+        case when e.message_kind = 'campaign' then coalesce(e.campaign_name, e.message_id) end as campaign_id,
+        case when e.message_kind = 'campaign' then e.message_id end as campaign_message_id,
+        arrow_cast(null, 'Utf8') as variation_id,
+        t.event_type = 'sent' as is_send,
+        cast(null as boolean) as is_machine_open,
+        case when t.event_type = 'clicked' then false end as is_bot_click,
+        arrow_cast(null, 'Utf8') as bounce_type,
+        case when t.event_type = 'clicked' then nullif(split_part(split_part(e.url, '#', 1), '?', 1), '') end
+            as click_url,
+        cast(null as int) as reported_sms_segments,
+        e.computed_segments as computed_sms_segments,
+        case when t.event_type = 'unsubscribed' then 'channel_marketing' end as unsubscribe_scope
+    from map_event_type as t
+    join postscript_raw as e on t.platform = 'postscript' and t.raw_event_name = e.raw_event_name
+    left join postscript_subscribers as s on s.subscriber_id = e.subscriber_id
+),
+
 unified as (
     select * from klaviyo_events
+    union all
+    select * from attentive_events
+    union all
+    select * from postscript_events
 ),
 
 -- Platform-independent steps -----------------------------------------------------------------
@@ -127,10 +247,16 @@ channel_cost as (
     from dim_channel_cost
 ),
 
--- Every UTC day that has events. New platforms add their staging events here too.
+-- Every UTC day that has events (a superset: staging rows of any type).
 event_days as (
-    select distinct cast(occurred_at as date) as cost_date
-    from stg_klaviyo__events
+    select distinct cost_date
+    from (
+        select cast(occurred_at as date) as cost_date from stg_klaviyo__events
+        union all
+        select cast(occurred_at as date) from stg_attentive__events
+        union all
+        select cast(created_at as date) from stg_postscript__messages
+    )
 ),
 
 -- The cost row that applies to a send of (platform, channel) on a day: the all-countries row
@@ -214,16 +340,19 @@ final as (
         w.is_bot_click,
         w.bounce_type,
         w.click_url,
-        case when w.is_send and w.channel in ('sms', 'mms') then cast(coalesce(w.reported_sms_segments, 1) as int) end
+        case when w.is_send and w.channel in ('sms', 'mms')
+            then cast(coalesce(w.reported_sms_segments, w.computed_sms_segments, 1) as int) end
             as sms_segments,
         case
             when not w.is_send or w.unit_cost is null then cast(null as decimal(18, 4))
-            when w.unit = 'sms_segment' then cast(w.unit_cost * coalesce(w.reported_sms_segments, 1) as decimal(18, 4))
+            when w.unit = 'sms_segment'
+                then cast(w.unit_cost * coalesce(w.reported_sms_segments, w.computed_sms_segments, 1) as decimal(18, 4))
             else cast(w.unit_cost as decimal(18, 4))
         end as message_cost,
         case
             when not w.is_send then arrow_cast(null, 'Utf8')
             when w.channel in ('sms', 'mms') and w.reported_sms_segments is not null then 'platform_reported'
+            when w.channel in ('sms', 'mms') and w.computed_sms_segments is not null then 'computed_segments'
             when w.channel in ('sms', 'mms') then 'assumed_one_segment'
             else 'per_send_allocation'
         end as cost_basis,
