@@ -42,7 +42,7 @@ fn order(id: u64, customer: u64, created_at: DateTime<Utc>, total: i64) -> SimOr
         source_name: "web".into(),
         currency: "USD".into(),
         presentment_currency: "USD".into(),
-        discount_codes: if id % 3 == 0 { vec!["SMS10".into()] } else { vec![] },
+        discount_codes: if id.is_multiple_of(3) { vec!["SMS10".into()] } else { vec![] },
         offer_type: "none".into(),
         subtotal_minor: total,
         total_discount_minor: 0,
@@ -67,7 +67,7 @@ fn fixture() -> (SimShop, Vec<SimOrder>, Vec<String>, Vec<SmsSubscriberInput>) {
     let base = at(2025, 8, 1, 0);
     for c in 1..=600u64 {
         let opted_in_at =
-            base + Duration::minutes((c * 389 % 200_000) as i64 + if c % 2 == 0 { 0 } else { 60 * 24 * 30 });
+            base + Duration::minutes((c * 389 % 200_000) as i64 + if c.is_multiple_of(2) { 0 } else { 60 * 24 * 30 });
         subs.push(SmsSubscriberInput {
             subscriber_id: format!("s_{c:06}"),
             customer_id: c,
@@ -80,8 +80,8 @@ fn fixture() -> (SimShop, Vec<SimOrder>, Vec<String>, Vec<SmsSubscriberInput>) {
         let mut k = 0;
         while t < at(2026, 2, 1, 0) {
             let mut o = order(c * 1_000 + k, c, t, 2_000 + (c * 37 + k) as i64 % 9_000);
-            o.test = k == 3 && c % 50 == 0;
-            if k == 4 && c % 40 == 0 {
+            o.test = k == 3 && c.is_multiple_of(50);
+            if k == 4 && c.is_multiple_of(40) {
                 o.cancelled_at = Some(t + Duration::hours(1));
             }
             orders.push(o);
