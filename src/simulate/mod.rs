@@ -9,6 +9,7 @@ pub mod generate;
 mod keyed;
 pub mod life;
 pub mod model;
+pub mod sms_program;
 pub mod store;
 #[cfg(test)]
 mod tests;

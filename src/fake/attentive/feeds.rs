@@ -141,7 +141,7 @@ fn rng(cfg: &FeedGenConfig, day: NaiveDate, kind: FeedKind, variant: u64) -> Cha
     ChaCha8Rng::seed_from_u64(cfg.seed ^ salt ^ ((kind as u64) << 40) ^ (variant << 48))
 }
 
-fn delivered(day: NaiveDate, variant: u64) -> SystemTime {
+pub(crate) fn delivered(day: NaiveDate, variant: u64) -> SystemTime {
     let at = Utc.from_utc_datetime(&(day + chrono::Days::new(1 + variant)).and_hms_opt(10, 0, 0).expect("valid time"));
     SystemTime::UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64)
 }
@@ -209,14 +209,29 @@ fn cell(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn events_file(cfg: &FeedGenConfig, day: NaiveDate, variant: u64) -> FeedFile {
-    let mut rng = rng(cfg, day, FeedKind::GeneralEvents, variant);
-    let legacy = day < cfg.legacy_before;
-    let header = if legacy {
+/// One CSV line (with its newline) of `cells`, quoted where needed: shared with the brand's feeds.
+pub(crate) fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut line = cells.iter().map(|c| cell(c.as_ref())).collect::<Vec<_>>().join(",");
+    line.push('\n');
+    line
+}
+
+/// The General Events header: legacy files use title case.
+pub(crate) fn events_header(legacy: bool) -> &'static str {
+    if legacy {
         "Timestamp,Type,Subscriber ID,Phone,Email,Client User ID,Channel,Join Source,Subscription Type,Creative ID,Message ID,Message Name,Message Type,Link URL"
     } else {
         "timestamp,type,subscriber_id,phone,email,client_user_id,channel,join_source,subscription_type,creative_id,message_id,message_name,message_type,link_url"
-    };
+    }
+}
+
+/// The Conversions header (the same in every file).
+pub(crate) const CONVERSIONS_HEADER: &str = "timestamp,order_id,subscriber_id,phone,email,client_user_id,revenue,currency,channel,message_id,message_name,message_type,attribution_type,attribution_window_days";
+
+fn events_file(cfg: &FeedGenConfig, day: NaiveDate, variant: u64) -> FeedFile {
+    let mut rng = rng(cfg, day, FeedKind::GeneralEvents, variant);
+    let legacy = day < cfg.legacy_before;
+    let header = events_header(legacy);
     let mut content = format!("{header}\n");
     let (mut keys, mut bad_rows) = (Vec::new(), Vec::new());
     let n = cfg.events_per_day + rng.random_range(0..cfg.events_per_day / 5 + 1);
@@ -283,8 +298,7 @@ fn events_file(cfg: &FeedGenConfig, day: NaiveDate, variant: u64) -> FeedFile {
             message_type,
             &link,
         ];
-        content.push_str(&cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
-        content.push('\n');
+        content.push_str(&csv_line(&cells));
     }
     FeedFile {
         kind: FeedKind::GeneralEvents,
@@ -300,9 +314,7 @@ fn events_file(cfg: &FeedGenConfig, day: NaiveDate, variant: u64) -> FeedFile {
 
 fn conversions_file(cfg: &FeedGenConfig, day: NaiveDate, variant: u64) -> FeedFile {
     let mut rng = rng(cfg, day, FeedKind::Conversions, variant);
-    let mut content = String::from(
-        "timestamp,order_id,subscriber_id,phone,email,client_user_id,revenue,currency,channel,message_id,message_name,message_type,attribution_type,attribution_window_days\n",
-    );
+    let mut content = format!("{CONVERSIONS_HEADER}\n");
     let (mut keys, mut revenue_cents) = (Vec::new(), 0i64);
     let n = cfg.conversions_per_day + rng.random_range(0..cfg.conversions_per_day / 3 + 1);
     for (i, at) in instants(&mut rng, day, n).into_iter().enumerate() {
@@ -334,8 +346,7 @@ fn conversions_file(cfg: &FeedGenConfig, day: NaiveDate, variant: u64) -> FeedFi
             attribution.into(),
             window.into(),
         ];
-        content.push_str(&cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
-        content.push('\n');
+        content.push_str(&csv_line(&cells));
         keys.push(order_id);
     }
     FeedFile {

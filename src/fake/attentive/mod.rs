@@ -5,6 +5,7 @@
 //! - `feeds`: the seeded feed-file generator and its truth;
 //! - `rest`: `GET /v1/me`, `/v2/me`.
 
+pub mod brand;
 pub mod feeds;
 pub mod rest;
 pub mod sftp;

@@ -6,6 +6,7 @@
 
 mod data;
 mod routes;
+pub mod warehouse;
 
 use std::sync::Arc;
 
