@@ -900,6 +900,36 @@ start_date = "2023-01-01"
     }
 
     #[test]
+    fn the_postscript_warehouse_section_is_validated_and_may_stand_alone() {
+        let warehouse = "[sources.postscript.warehouse]\nurl = \"s3://brand-exports/postscript\"\n\
+                         access_key_id_env = \"WH_KEY\"\nsecret_access_key_env = \"WH_SECRET\"\n";
+        let alone = format!("{MINIMAL}[sources.postscript]\n{warehouse}");
+        let job = Job::parse(&alone, Path::new("j.toml")).unwrap();
+        let p = job.file.sources.postscript.as_ref().unwrap();
+        let w = p.warehouse.as_ref().unwrap();
+        assert_eq!((p.api_key_env.as_deref(), w.format, w.tables.as_ref()), (None, WarehouseFormat::Auto, None));
+        let vars: Vec<String> = job.credential_vars().into_iter().map(|v| v.0).collect();
+        assert!(vars.contains(&"sources.postscript.warehouse.secret_access_key_env".to_string()), "{vars:?}");
+        let api = "api_key_env = \"PS_KEY\"\nstart_date = \"2026-01-01\"\n";
+        Job::parse(&format!("{MINIMAL}[sources.postscript]\n{api}{warehouse}"), Path::new("j.toml")).unwrap();
+        for (text, expected) in [
+            (format!("{MINIMAL}[sources.postscript]\nbase_url = \"https://api.postscript.io\"\n"), "neither"),
+            (format!("{MINIMAL}[sources.postscript]\napi_key_env = \"PS_KEY\"\n"), "sources.postscript.start_date"),
+            (
+                format!("{MINIMAL}[sources.postscript]\npartner_key_env = \"P\"\n{warehouse}"),
+                "which need `sources.postscript.api_key_env`",
+            ),
+            (alone.replace("s3://brand-exports/postscript", "ftp://x"), "sources.postscript.warehouse.url"),
+            (alone.replace("secret_access_key_env = \"WH_SECRET\"\n", ""), "go together"),
+            (format!("{alone}tables = [\"fct_clicks\", \"clicks\"]\n"), "sources.postscript.warehouse.tables"),
+            (format!("{alone}format = \"json\"\n"), "format"),
+        ] {
+            let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
+    #[test]
     fn missing_secret_names_variable_and_key() {
         let err = Secrets::default().get("sources.klaviyo.api_key_env", "LCE_TEST_SURELY_UNSET").unwrap_err();
         assert!(err.to_string().contains("LCE_TEST_SURELY_UNSET"));
