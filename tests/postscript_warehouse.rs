@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use common::{Moto, rows, scalar};
+use common::{Moto, rows, run_binary, scalar};
 use lifecycle_etl::config::{Job, Secrets, StorageConfig};
 use lifecycle_etl::pipeline::{Outcome, Steps, SyncSelection, execute};
 use lifecycle_etl::storage::Storage;
@@ -149,12 +149,16 @@ s3,+15555550103,,,2025-11-07 00:00:00.000000,,2025-11-08 00:00:00.000000\n";
 
 /// A warehouse-only job (no API key): the warehouse part validates and runs alone.
 fn job(storage_url: &str, storage_extra: &str, warehouse_url: &str, warehouse_extra: &str) -> Job {
-    let text = format!(
+    let text = job_text(storage_url, storage_extra, warehouse_url, warehouse_extra);
+    Job::parse(&text, std::path::Path::new("pswh.toml")).unwrap()
+}
+
+fn job_text(storage_url: &str, storage_extra: &str, warehouse_url: &str, warehouse_extra: &str) -> String {
+    format!(
         "[job]\nname = \"pswh\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n\
          [storage]\nurl = \"{storage_url}\"\n{storage_extra}\n[run]\nlock_ttl_seconds = 3\nbatch_rows = 2\n\
          [sources.postscript.warehouse]\nurl = \"{warehouse_url}\"\n{warehouse_extra}\n"
-    );
-    Job::parse(&text, std::path::Path::new("pswh.toml")).unwrap()
+    )
 }
 
 async fn sync(job: &Job) -> Result<Outcome, String> {
@@ -331,4 +335,37 @@ async fn a_missing_local_prefix_fails_the_streams_and_names_the_key() {
     let job = job(&data, "", &missing, "tables = [\"fct_clicks\"]");
     let err = sync(&job).await.unwrap_err();
     assert!(err.contains("sources.postscript.warehouse.url") && err.contains("nowhere"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_between_files_lands_each_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("file://{}", dir.path().join("data").display());
+    let exports = format!("file://{}", dir.path().join("exports").display());
+    let text = job_text(&data, "", &exports, "tables = [\"fct_messages\", \"fct_attribution\"]");
+    let job_path = dir.path().join("pswh.toml");
+    std::fs::write(&job_path, &text).unwrap();
+    let job = Job::load(&job_path).unwrap();
+    let wh_cfg = job.file.sources.postscript.as_ref().unwrap().warehouse.as_ref().unwrap().store_config();
+    let wh = Storage::open(&wh_cfg, &secrets()).unwrap();
+    wh.put("fct_messages/data_202511_0_0.parquet", messages_v1()).await.unwrap();
+    wh.put("fct_messages/data_202511_0_1.csv", MESSAGES_CSV).await.unwrap();
+    wh.put("fct_attribution/data_202511_0_0.parquet", attribution()).await.unwrap();
+    wh.put("fct_attribution/data_corrections_0_0.csv", ATTRIBUTION_CORRECTION_CSV).await.unwrap();
+    let sync = |failpoint: Option<&str>| {
+        let env = failpoint.map(|f| ("LIFECYCLE_ETL_FAILPOINT".to_string(), f.to_string())).into_iter().collect();
+        run_binary(vec!["sync".into(), "--job".into(), job_path.display().to_string()], env)
+    };
+    // Killed before committing the third file: two files are committed, the third written only.
+    let out = sync(Some("before_commit:3")).await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("failpoint"));
+    let storage = Storage::open(&job.file.storage, &secrets()).unwrap();
+    assert_eq!(landed(&storage, "fct_messages").await, (4, 4));
+    let attribution_state = storage.get("_state/postscript/warehouse_fct_attribution.json").await.unwrap();
+    assert!(attribution_state.is_none(), "nothing of the killed stream is remembered");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await; // the lock's lease runs out
+    let out = sync(None).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(landed(&storage, "fct_messages").await, (4, 4), "committed files are not landed again");
+    assert_eq!(landed(&storage, "fct_attribution").await, (3, 3), "the killed file lands once");
 }
