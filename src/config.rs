@@ -243,21 +243,89 @@ fn default_shopify_version() -> String {
     "2026-10".to_string()
 }
 
-/// `[sources.postscript]`: the API v2 (subscribers, keywords; apis.md 4).
+/// `[sources.postscript]`: the API v2 (subscribers, keywords; apis.md 4) and, in
+/// `[sources.postscript.warehouse]`, the Data Warehouse Push tables unloaded to object storage
+/// (apis.md 4.4 B). Either part may be configured alone: without `api_key_env` the API streams
+/// are not read, and a section with neither is an error.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PostscriptConfig {
-    /// API root, `https://api.postscript.io`; overridable for the fake.
+    /// API root; overridable for the fake.
+    #[serde(default = "default_postscript_base_url")]
     pub base_url: String,
-    /// Name of the variable holding the shop's private key (`sk_...`).
-    pub api_key_env: String,
+    /// Name of the variable holding the shop's private key (`sk_...`). Required for the API
+    /// streams; a warehouse-only job leaves it out.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
     /// Partner apps: the variable holding the partner key (`sk_partner_...`), sent as the
     /// bearer token with the shop's key in `X-Postscript-Shop-Token`.
     #[serde(default)]
     pub partner_key_env: Option<String>,
-    pub start_date: NaiveDate,
+    /// Earliest date the API streams read on a first run; required with `api_key_env`.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
     #[serde(default)]
     pub streams: BTreeMap<String, StreamOptions>,
+    #[serde(default)]
+    pub warehouse: Option<PostscriptWarehouseConfig>,
+}
+
+fn default_postscript_base_url() -> String {
+    "https://api.postscript.io".to_string()
+}
+
+/// `[sources.postscript.warehouse]`: where the brand unloads Postscript's warehouse-push tables,
+/// one folder per table under `url`. The S3 options mean what they mean under `[storage]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostscriptWarehouseConfig {
+    /// `file:///abs/path` or `s3://bucket/prefix` (also `gs://`, `az://`) of the prefix.
+    pub url: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub allow_http: bool,
+    #[serde(default)]
+    pub path_style: bool,
+    #[serde(default)]
+    pub access_key_id_env: Option<String>,
+    #[serde(default)]
+    pub secret_access_key_env: Option<String>,
+    /// Tables to land (`fct_messages`, `dim_messages`, `fct_attribution`, `fct_clicks`,
+    /// `subscribers`); default: all five.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// How files are read: `auto` (by extension, `.parquet` or `.csv`; other objects ignored),
+    /// or `parquet` / `csv` (every object in a table's folder, whatever its name).
+    #[serde(default)]
+    pub format: WarehouseFormat,
+}
+
+impl PostscriptWarehouseConfig {
+    /// The object-store settings, in the form [`crate::storage::Storage`] opens.
+    pub fn store_config(&self) -> StorageConfig {
+        StorageConfig {
+            url: self.url.clone(),
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            allow_http: self.allow_http,
+            path_style: self.path_style,
+            access_key_id_env: self.access_key_id_env.clone(),
+            secret_access_key_env: self.secret_access_key_env.clone(),
+        }
+    }
+}
+
+/// `sources.postscript.warehouse.format`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WarehouseFormat {
+    #[default]
+    Auto,
+    Parquet,
+    Csv,
 }
 
 /// `[sources.attentive]`: the nightly SFTP feeds, and the REST API for `check --connect`.
@@ -485,9 +553,45 @@ impl Job {
         if let Some(p) = &file.sources.postscript {
             check_streams(path, "postscript", crate::sources::postscript::STREAMS, &p.streams)?;
             check_url(&p.base_url).map_err(|why| bad("sources.postscript.base_url", &why, &p.base_url))?;
-            check_env_name(&p.api_key_env, "sources.postscript.api_key_env", path)?;
+            match &p.api_key_env {
+                Some(var) => {
+                    check_env_name(var, "sources.postscript.api_key_env", path)?;
+                    if p.start_date.is_none() {
+                        return Err(bad(
+                            "sources.postscript.start_date",
+                            "the first day the API streams read (YYYY-MM-DD), required with api_key_env",
+                            "nothing",
+                        ));
+                    }
+                }
+                None if p.warehouse.is_none() => {
+                    return Err(bad(
+                        "sources.postscript",
+                        "api_key_env (the API streams) or a [sources.postscript.warehouse] section, or both",
+                        "neither",
+                    ));
+                }
+                None => {
+                    for (key, set) in [
+                        ("sources.postscript.partner_key_env", p.partner_key_env.is_some()),
+                        ("sources.postscript.start_date", p.start_date.is_some()),
+                        ("sources.postscript.streams", !p.streams.is_empty()),
+                    ] {
+                        if set {
+                            return Err(Error::config(format!(
+                                "job file {}: key `{key}` configures the API streams, which need \
+                                 `sources.postscript.api_key_env`; a warehouse-only job leaves it out",
+                                path.display()
+                            )));
+                        }
+                    }
+                }
+            }
             if let Some(var) = &p.partner_key_env {
                 check_env_name(var, "sources.postscript.partner_key_env", path)?;
+            }
+            if let Some(w) = &p.warehouse {
+                validate_warehouse(w, path)?;
             }
         }
         if let Some(a) = &file.sources.attentive {
@@ -530,9 +634,17 @@ impl Job {
             }
         }
         if let Some(p) = &self.file.sources.postscript {
-            vars.push(("sources.postscript.api_key_env".into(), p.api_key_env.clone()));
+            if let Some(var) = &p.api_key_env {
+                vars.push(("sources.postscript.api_key_env".into(), var.clone()));
+            }
             if let Some(var) = &p.partner_key_env {
                 vars.push(("sources.postscript.partner_key_env".into(), var.clone()));
+            }
+            if let Some(w) = &p.warehouse
+                && let (Some(a), Some(b)) = (&w.access_key_id_env, &w.secret_access_key_env)
+            {
+                vars.push(("sources.postscript.warehouse.access_key_id_env".into(), a.clone()));
+                vars.push(("sources.postscript.warehouse.secret_access_key_env".into(), b.clone()));
             }
         }
         if let Some(a) = &self.file.sources.attentive {
@@ -544,6 +656,43 @@ impl Job {
         }
         vars
     }
+}
+
+/// `[sources.postscript.warehouse]`: the URL, the S3 options as `[storage]` checks them, tables.
+fn validate_warehouse(w: &PostscriptWarehouseConfig, path: &Path) -> Result<()> {
+    let bad = |key: &str, expected: &str, got: &str| {
+        Error::config(format!(
+            "job file {}: key `sources.postscript.warehouse.{key}`: expected {expected}, got {got:?}",
+            path.display()
+        ))
+    };
+    crate::storage::StorageUrl::parse(&w.url).map_err(|why| bad("url", &why, &w.url))?;
+    if w.access_key_id_env.is_some() != w.secret_access_key_env.is_some() {
+        return Err(Error::config(format!(
+            "job file {}: keys `sources.postscript.warehouse.access_key_id_env` and \
+             `sources.postscript.warehouse.secret_access_key_env` go together",
+            path.display()
+        )));
+    }
+    for (key, var) in [("access_key_id_env", &w.access_key_id_env), ("secret_access_key_env", &w.secret_access_key_env)]
+    {
+        if let Some(var) = var {
+            check_env_name(var, &format!("sources.postscript.warehouse.{key}"), path)?;
+        }
+    }
+    if let Some(endpoint) = &w.endpoint {
+        check_url(endpoint).map_err(|why| bad("endpoint", &why, endpoint))?;
+    }
+    if let Some(tables) = &w.tables {
+        let known = crate::sources::postscript::warehouse::TABLE_NAMES;
+        if tables.is_empty() {
+            return Err(bad("tables", &format!("one or more of {}", known.join(", ")), "[]"));
+        }
+        if let Some(t) = tables.iter().find(|t| !known.contains(&t.as_str())) {
+            return Err(bad("tables", &format!("a list of {}", known.join(", ")), t));
+        }
+    }
+    Ok(())
 }
 
 /// Every stream a job configures must be one the source has.
@@ -745,6 +894,36 @@ start_date = "2023-01-01"
                 c => format!("{c}\ngeneral_events_pattern = \"events.csv\""),
             };
             let text = format!("{MINIMAL}{}", section.replacen(change, &replacement, 1));
+            let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_postscript_warehouse_section_is_validated_and_may_stand_alone() {
+        let warehouse = "[sources.postscript.warehouse]\nurl = \"s3://brand-exports/postscript\"\n\
+                         access_key_id_env = \"WH_KEY\"\nsecret_access_key_env = \"WH_SECRET\"\n";
+        let alone = format!("{MINIMAL}[sources.postscript]\n{warehouse}");
+        let job = Job::parse(&alone, Path::new("j.toml")).unwrap();
+        let p = job.file.sources.postscript.as_ref().unwrap();
+        let w = p.warehouse.as_ref().unwrap();
+        assert_eq!((p.api_key_env.as_deref(), w.format, w.tables.as_ref()), (None, WarehouseFormat::Auto, None));
+        let vars: Vec<String> = job.credential_vars().into_iter().map(|v| v.0).collect();
+        assert!(vars.contains(&"sources.postscript.warehouse.secret_access_key_env".to_string()), "{vars:?}");
+        let api = "api_key_env = \"PS_KEY\"\nstart_date = \"2026-01-01\"\n";
+        Job::parse(&format!("{MINIMAL}[sources.postscript]\n{api}{warehouse}"), Path::new("j.toml")).unwrap();
+        for (text, expected) in [
+            (format!("{MINIMAL}[sources.postscript]\nbase_url = \"https://api.postscript.io\"\n"), "neither"),
+            (format!("{MINIMAL}[sources.postscript]\napi_key_env = \"PS_KEY\"\n"), "sources.postscript.start_date"),
+            (
+                format!("{MINIMAL}[sources.postscript]\npartner_key_env = \"P\"\n{warehouse}"),
+                "which need `sources.postscript.api_key_env`",
+            ),
+            (alone.replace("s3://brand-exports/postscript", "ftp://x"), "sources.postscript.warehouse.url"),
+            (alone.replace("secret_access_key_env = \"WH_SECRET\"\n", ""), "go together"),
+            (format!("{alone}tables = [\"fct_clicks\", \"clicks\"]\n"), "sources.postscript.warehouse.tables"),
+            (format!("{alone}format = \"json\"\n"), "format"),
+        ] {
             let err = Job::parse(&text, Path::new("j.toml")).unwrap_err().to_string();
             assert!(err.contains(expected), "{expected}: {err}");
         }

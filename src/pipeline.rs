@@ -199,10 +199,37 @@ async fn sync_sources(
         }
     }
     if let Some(cfg) = job.file.sources.postscript.as_ref().filter(|_| wanted(postscript::SOURCE)) {
-        let engine = postscript::engine(cfg, secrets)?;
-        let specs = select_streams(postscript::SOURCE, postscript::STREAMS, &cfg.streams, selection.stream.as_deref())?;
-        let streams = StreamsToSync::plain(postscript::SOURCE, &cfg.base_url, cfg.start_date, &cfg.streams);
-        sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;
+        // Two parts, each optional: the API streams (with a key) and the warehouse tables.
+        let only = selection.stream.as_deref();
+        let warehouse_stream = only.is_some_and(postscript::warehouse::is_stream);
+        if let (Some(_), Some(start_date)) = (&cfg.api_key_env, cfg.start_date)
+            && !warehouse_stream
+        {
+            let engine = postscript::engine(cfg, secrets)?;
+            let specs = select_streams(postscript::SOURCE, postscript::STREAMS, &cfg.streams, only)?;
+            let streams = StreamsToSync::plain(postscript::SOURCE, &cfg.base_url, start_date, &cfg.streams);
+            sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;
+        } else if only.is_some() && !warehouse_stream {
+            return Err(Error::config(format!(
+                "--stream {}: source {} reads no API streams without sources.postscript.api_key_env",
+                only.unwrap_or_default(),
+                postscript::SOURCE
+            )));
+        }
+        match &cfg.warehouse {
+            Some(w) if only.is_none() || warehouse_stream => {
+                let (summ, fails) = postscript::warehouse::sync(w, secrets, ctx, only).await?;
+                summaries.extend(summ);
+                failures.extend(fails);
+            }
+            None if warehouse_stream => {
+                return Err(Error::config(format!(
+                    "--stream {}: the job has no [sources.postscript.warehouse]",
+                    only.unwrap_or_default()
+                )));
+            }
+            _ => {}
+        }
     }
     if let Some(cfg) = job.file.sources.attentive.as_ref().filter(|_| wanted(crate::sources::attentive::SOURCE)) {
         let (summ, fails) = crate::sources::attentive::sync(cfg, secrets, ctx, selection.stream.as_deref()).await?;

@@ -68,11 +68,26 @@ impl Storage {
     /// Connects to the configured store. Credentials come from the environment (workload
     /// identity, standard AWS/GCP/Azure variables) unless the job names static-key variables.
     pub fn open(cfg: &StorageConfig, secrets: &Secrets) -> Result<Self> {
-        let url = StorageUrl::parse(&cfg.url).map_err(|why| Error::config(format!("storage.url: expected {why}")))?;
+        Self::open_at(cfg, secrets, "storage", true)
+    }
+
+    /// Opens a store read by a source, configured like `[storage]` under the table `key`
+    /// (errors name `<key>.url`, `<key>.access_key_id_env`...); a local folder must exist.
+    pub fn open_source(cfg: &StorageConfig, secrets: &Secrets, key: &str) -> Result<Self> {
+        Self::open_at(cfg, secrets, key, false)
+    }
+
+    fn open_at(cfg: &StorageConfig, secrets: &Secrets, key: &str, create_local: bool) -> Result<Self> {
+        let url = StorageUrl::parse(&cfg.url).map_err(|why| Error::config(format!("{key}.url: expected {why}")))?;
         let (store, root): (Arc<dyn ObjectStore>, String) = match url {
             StorageUrl::File(path) => {
-                std::fs::create_dir_all(&path)
-                    .map_err(|e| Error::io(format!("cannot create storage folder {}", path.display()), e))?;
+                if create_local {
+                    std::fs::create_dir_all(&path)
+                        .map_err(|e| Error::io(format!("cannot create storage folder {}", path.display()), e))?;
+                } else if !path.is_dir() {
+                    let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+                    return Err(Error::io(format!("{key}.url: no folder {}", path.display()), missing));
+                }
                 let fs = LocalFileSystem::new_with_prefix(&path)
                     .map_err(|e| Error::storage(format!("cannot open {}", path.display()), e))?;
                 (Arc::new(fs), String::new())
@@ -90,10 +105,10 @@ impl Storage {
                 b = b.with_allow_http(cfg.allow_http).with_virtual_hosted_style_request(!cfg.path_style);
                 if let (Some(id), Some(secret)) = (&cfg.access_key_id_env, &cfg.secret_access_key_env) {
                     b = b
-                        .with_access_key_id(secrets.get("storage.access_key_id_env", id)?)
-                        .with_secret_access_key(secrets.get("storage.secret_access_key_env", secret)?);
+                        .with_access_key_id(secrets.get(&format!("{key}.access_key_id_env"), id)?)
+                        .with_secret_access_key(secrets.get(&format!("{key}.secret_access_key_env"), secret)?);
                 }
-                let s3 = b.build().map_err(|e| Error::storage("cannot configure S3 storage", e))?;
+                let s3 = b.build().map_err(|e| Error::storage(format!("{key}: cannot configure S3 storage"), e))?;
                 (Arc::new(s3), prefix)
             }
             StorageUrl::Gcs { bucket, prefix } => {

@@ -1,8 +1,9 @@
 //! Postscript: the API v2 under `/api/v2/` with a shop's private key (apis.md 4). Only
 //! subscribers and keywords can be listed; sends, clicks and attributed orders come from the
-//! warehouse push and the webhooks.
+//! warehouse push ([`warehouse`]) and the webhooks.
 
 mod streams;
+pub mod warehouse;
 
 pub use streams::STREAMS;
 
@@ -20,7 +21,10 @@ pub const SHOP_TOKEN_HEADER: &str = "x-postscript-shop-token";
 /// Builds the engine: the shop's key as the bearer token, or for partner apps the partner key
 /// as the bearer token and the shop's key in [`SHOP_TOKEN_HEADER`].
 pub fn engine(cfg: &PostscriptConfig, secrets: &Secrets) -> Result<HttpEngine> {
-    let shop_key = secrets.get("sources.postscript.api_key_env", &cfg.api_key_env)?;
+    let Some(key_env) = &cfg.api_key_env else {
+        return Err(Error::config("sources.postscript.api_key_env: the API streams need the shop's key"));
+    };
+    let shop_key = secrets.get("sources.postscript.api_key_env", key_env)?;
     let (bearer, extra) = match &cfg.partner_key_env {
         Some(var) => (secrets.get("sources.postscript.partner_key_env", var)?, vec![(SHOP_TOKEN_HEADER, shop_key)]),
         None => (shop_key, Vec::new()),
