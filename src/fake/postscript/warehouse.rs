@@ -77,6 +77,8 @@ pub struct WarehouseTruth {
     pub inbound_messages: u64,
     pub failed_sends: u64,
     pub mms_sends: u64,
+    /// Segments of the outbound SMS (not MMS) sends, as carriers bill their bodies.
+    pub sms_segments: u64,
     pub clicks: u64,
     pub attributions: u64,
     /// Attribution rows repeated in the corrections file.
@@ -113,6 +115,11 @@ pub fn write(program: &SmsProgram, root: &Path, format: WarehouseFormat) -> io::
         inbound_messages: msgs.iter().filter(|m| m.inbound).count() as u64,
         failed_sends: program.messages.iter().filter(|m| m.failed).count() as u64,
         mms_sends: msgs.iter().filter(|m| tables::is_mms(m)).count() as u64,
+        sms_segments: msgs
+            .iter()
+            .filter(|m| !m.inbound && !tables::is_mms(m))
+            .map(|m| u64::from(crate::simulate::sms_program::segments(&m.text).1))
+            .sum(),
         clicks: program.clicks.len() as u64,
         attributions: attribution.len() as u64,
         corrections: corrections.len() as u64,

@@ -33,8 +33,7 @@ pub fn segments(body: &str) -> i32 {
             break;
         }
     }
-    let (len, single, part) =
-        if gsm { (septets, 160, 153) } else { (body.encode_utf16().count(), 70, 67) };
+    let (len, single, part) = if gsm { (septets, 160, 153) } else { (body.encode_utf16().count(), 70, 67) };
     if len <= single { 1 } else { len.div_ceil(part) as i32 }
 }
 

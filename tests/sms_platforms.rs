@@ -1,0 +1,200 @@
+//! The simulated brand's SMS program through every path that carries it, into the marts: the
+//! brand texts through Attentive until 2025-10-31 and Postscript after (src/simulate/
+//! sms_program.rs). Attentive's feeds come from a real SFTP server on 127.0.0.1, Postscript's
+//! warehouse-push tables from Parquet files under a prefix; Klaviyo and Shopify from their fakes.
+//! The marts must hold exactly the program's sends, clicks, opt-ins and opt-outs, each on the
+//! person of the Shopify customer who received it.
+
+mod common;
+
+use chrono::NaiveDate;
+use lifecycle_etl::config::Job;
+use lifecycle_etl::fake::attentive::{brand as attentive_brand, sftp as fake_sftp};
+use lifecycle_etl::fake::postscript::warehouse::{self, WarehouseFormat};
+use lifecycle_etl::fake::shopify::{DEFAULT_ACCESS_TOKEN, ShopifyFakeConfig};
+use lifecycle_etl::pipeline::Steps;
+use lifecycle_etl::simulate::sms_program::{self, SmsPlatform};
+use lifecycle_etl::simulate::store::SimStore;
+use lifecycle_etl::simulate::{SimConfig, generate};
+use lifecycle_etl::storage::Storage;
+
+use common::*;
+
+const SFTP_PASSWORD_ENV: &str = "TEST_ATTENTIVE_SFTP_PASSWORD";
+const ATTENTIVE_KEY_ENV: &str = "TEST_ATTENTIVE_KEY";
+const DOMAIN: &str = "simbrand.com";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sms_programs_on_attentive_and_postscript_land_in_the_marts_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SimConfig {
+        seed: 23,
+        scale: 1,
+        start_date: date(2025, 3, 1),
+        end_date: date(2025, 12, 31),
+        causal: Default::default(),
+    };
+    generate(&cfg, &dir.path().join("sim")).unwrap();
+    let store = SimStore::open(dir.path().join("sim")).unwrap();
+
+    // Attentive: feed files of the program on the SFTP server.
+    let attentive =
+        sms_program::generate(&store, SmsPlatform::Attentive, &sms_program::attentive_subscribers(&store).unwrap())
+            .unwrap();
+    let a = attentive.truth();
+    assert!(a.sends > 50 && a.clicks > 0 && a.opt_outs > 0 && a.opt_ins > 0, "{a:?}");
+    let outbound = dir.path().join("sftp").join("outbound");
+    std::fs::create_dir_all(&outbound).unwrap();
+    for f in attentive_brand::feed_files(&attentive, DOMAIN, date(2025, 10, 1)) {
+        f.write(&outbound).unwrap();
+    }
+    let sftp = fake_sftp::serve(dir.path().join("sftp"), Default::default()).await.unwrap();
+
+    // Postscript: the warehouse push's tables under a prefix.
+    let postscript =
+        sms_program::generate(&store, SmsPlatform::Postscript, &warehouse::postscript_subscribers(&store).unwrap())
+            .unwrap();
+    let p = postscript.truth();
+    let wh = warehouse::write(&postscript, &dir.path().join("warehouse"), WarehouseFormat::Parquet).unwrap();
+    assert!(p.sends > 50 && p.clicks > 0 && p.opt_outs > 0 && wh.failed_sends > 0, "{p:?}");
+
+    let klaviyo = lifecycle_etl::fake::klaviyo::serve(store.clone(), fake_config()).await.unwrap();
+    let (shopify, control) =
+        lifecycle_etl::fake::shopify::serve(store.clone(), ShopifyFakeConfig::default()).await.unwrap();
+    let job =
+        job(dir.path(), &klaviyo.base_url(), &shopify.base_url(), sftp.port, &sftp.host_key_line(), cfg.start_date);
+    let secrets = secrets()
+        .with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN)
+        .with(SFTP_PASSWORD_ENV, fake_sftp::DEFAULT_PASSWORD)
+        .with(ATTENTIVE_KEY_ENV, "unused");
+    let storage = Storage::open(&job.file.storage, &secrets).unwrap();
+    run_ok(&job, &secrets, Steps::All, control.clock().now()).await;
+
+    // Every event of each program, by canonical type.
+    let counts = |platform: &str| {
+        format!(
+            "select event_type, cast(count(*) as bigint) from fct_message_events where platform = '{platform}' \
+             group by event_type order by event_type"
+        )
+    };
+    let expect = |pairs: &[(&str, u64)]| -> Vec<Vec<String>> {
+        let mut v: Vec<Vec<String>> =
+            pairs.iter().filter(|p| p.1 > 0).map(|(t, n)| vec![t.to_string(), n.to_string()]).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        rows(&storage, &counts("attentive")).await,
+        expect(&[("sent", a.sends), ("clicked", a.clicks), ("subscribed", a.opt_ins), ("unsubscribed", a.opt_outs)]),
+        "Attentive events in fct_message_events"
+    );
+    // Postscript's push has sends (failed ones too), failures and clicks; its opt-ins and
+    // opt-outs come by webhook (none in this test) and, dated, in the pushed subscribers.
+    assert_eq!(
+        rows(&storage, &counts("postscript")).await,
+        expect(&[("sent", wh.outbound_sends), ("failed", wh.failed_sends), ("clicked", wh.clicks)]),
+        "Postscript events in fct_message_events"
+    );
+    assert_eq!(p.sends, wh.outbound_sends);
+
+    // Sends are costed: Postscript's SMS by the segments of their bodies, MMS sends counted.
+    assert_eq!(
+        scalar(
+            &storage,
+            "select cast(sum(sms_segments) as bigint) from fct_message_events \
+             where platform = 'postscript' and is_send and channel = 'sms'"
+        )
+        .await,
+        wh.sms_segments as i64
+    );
+    assert!(wh.sms_segments > wh.outbound_sends - wh.mms_sends, "some bodies take two segments");
+    assert_eq!(
+        rows(
+            &storage,
+            "select channel, cost_basis, cast(count(*) as bigint) from fct_message_events \
+             where platform = 'postscript' and is_send group by channel, cost_basis order by channel"
+        )
+        .await,
+        vec![
+            vec!["mms".to_string(), "assumed_one_segment".to_string(), wh.mms_sends.to_string()],
+            vec!["sms".to_string(), "computed_segments".to_string(), (wh.outbound_sends - wh.mms_sends).to_string()],
+        ]
+    );
+
+    // Each event sits on the person of the Shopify customer who got it.
+    let customers: std::collections::BTreeMap<String, u64> = attentive
+        .subscribers
+        .iter()
+        .chain(&postscript.subscribers)
+        .map(|s| (s.subscriber_id.clone(), s.customer_id))
+        .collect();
+    let persons: std::collections::BTreeMap<String, String> = rows(
+        &storage,
+        "select identifier_value, person_key from int_person_identifier where identifier_type = 'shopify_customer_id'",
+    )
+    .await
+    .into_iter()
+    .map(|r| (r[0].rsplit(':').next().unwrap().to_string(), r[1].clone()))
+    .collect();
+    let placed = rows(
+        &storage,
+        "select distinct platform_profile_id, coalesce(person_key, 'NONE') from fct_message_events \
+         where platform in ('attentive', 'postscript')",
+    )
+    .await;
+    assert!(!placed.is_empty());
+    for r in &placed {
+        let customer = customers[&r[0]];
+        assert_eq!(persons.get(&customer.to_string()), Some(&r[1]), "subscriber {} (customer {customer})", r[0]);
+    }
+
+    // Consent: who is opted out now, per platform.
+    for (platform, program) in [("attentive", &attentive), ("postscript", &postscript)] {
+        let out = program.subscribers.iter().filter(|s| s.opted_out_at.is_some()).count();
+        let sql = format!(
+            "select cast(count(*) as bigint) from int_consent_history where platform = '{platform}' \
+             and channel = 'sms' and is_current and status = 'unsubscribed'"
+        );
+        assert_eq!(scalar(&storage, &sql).await, out as i64, "{platform} opted-out subscribers");
+    }
+
+    // The platforms' own attribution, as they report it (Postscript's after its corrections).
+    let reported = |sql: &str| {
+        let sql = sql.to_string();
+        let storage = &storage;
+        async move { scalar(storage, &sql).await }
+    };
+    assert_eq!(
+        reported("select cast(sum(revenue) * 100 as bigint) from stg_attentive__conversions").await,
+        a.conversion_revenue_minor
+    );
+    assert_eq!(
+        reported("select cast(sum(revenue) * 100 as bigint) from stg_postscript__attribution").await,
+        wh.attribution_amount_cents
+    );
+}
+
+fn job(dir: &std::path::Path, klaviyo: &str, shopify: &str, sftp_port: u16, host_key: &str, start: NaiveDate) -> Job {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "[job]\nname = \"smsbrand\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n\
+         [storage]\nurl = \"file://{data}\"\n[run]\nlock_ttl_seconds = 30\nbatch_rows = 20000\n\
+         [sources.klaviyo]\nbase_url = \"{klaviyo}\"\napi_key_env = \"{API_KEY_ENV}\"\nstart_date = \"{start}\"\n\
+         {TEST_RATE_LIMITS}\
+         [sources.shopify]\nbase_url = \"{shopify}\"\naccess_token_env = \"{SHOPIFY_TOKEN_ENV}\"\n\
+         start_date = \"{start}\"\n[sources.shopify.bulk]\nthreshold_days = 2\npoll_interval_ms = 20\n\
+         timeout_seconds = 60\nmin_window_minutes = 60\n\
+         [sources.attentive]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"{ATTENTIVE_KEY_ENV}\"\n\
+         start_date = \"{start}\"\n[sources.attentive.sftp]\nhost = \"127.0.0.1\"\nport = {sftp_port}\n\
+         username = \"{user}\"\npassword_env = \"{SFTP_PASSWORD_ENV}\"\nhost_key = \"{host_key}\"\n\
+         directory = \"/outbound\"\ndomain = \"{DOMAIN}\"\n\
+         [sources.postscript]\n[sources.postscript.warehouse]\nurl = \"file://{warehouse}\"\n",
+        data = data.display(),
+        user = fake_sftp::SftpFakeConfig::default().username,
+        warehouse = dir.join("warehouse").display(),
+    );
+    let path = dir.join("smsbrand.toml");
+    std::fs::write(&path, text).unwrap();
+    Job::load(&path).unwrap()
+}
