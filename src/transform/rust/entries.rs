@@ -86,7 +86,7 @@ const DELAYED_ENTRY: &[&str] = &["cross_sell", "replenishment", "winback"];
 const FLOWS_SQL: &str = "\
 select flow_key, flow_id, flow_type, channels, window_days, entry_delay_hours, exits_on_order, holdout_pct,
        holdout_assignment, holdout_start_date, holdout_end_date, live_from, live_until
-from int_flows where is_revenue_flow and window_days is not null order by flow_key";
+from int_flows where is_revenue_flow and window_days is not null and platform = 'klaviyo' order by flow_key";
 
 const EVENTS_SQL: &str = "\
 select e.profile_id, m.metric_name, t.event_type, t.channel, e.occurred_at, e.value_amount, e.source_event_id, e.flow_id

@@ -55,6 +55,33 @@ select flow_id, id, _raw from (
 const SENDS_SQL: &str = "\
 select flow_id, min(occurred_at) from stg_klaviyo__events where flow_id is not null group by flow_id";
 
+/// Attentive journeys and Postscript automations: the data names them, and that is all it gives
+/// (no status, trigger or definition; DECISIONS D39). One row per platform, flow and channel with
+/// its first and last send.
+const SMS_FLOWS_SQL: &str = "\
+select platform, flow_id, channel, min(sent_at), max(sent_at) from (
+    select 'attentive' as platform, e.flow_id, coalesce(e.channel, t.channel) as channel, e.occurred_at as sent_at
+    from map_event_type as t
+    join stg_attentive__events as e on t.platform = 'attentive' and t.raw_event_name = e.raw_event_name
+    where t.event_type = 'sent' and e.message_kind = 'flow' and e.flow_id is not null
+    union all
+    select 'postscript', flow_id, case when channel = 'mms' then 'sms' else channel end, created_at
+    from stg_postscript__messages
+    where message_kind = 'flow' and flow_id is not null and direction = 'outbound'
+) group by platform, flow_id, channel order by platform, flow_id, channel";
+
+/// The latest message activity of any platform: journeys silent for [`SMS_LIVE_DAYS`] before it
+/// are not called live.
+const DATA_END_SQL: &str = "\
+select max(t) from (
+    select max(occurred_at) as t from stg_klaviyo__events
+    union all select max(occurred_at) from stg_attentive__events
+    union all select max(created_at) from stg_postscript__messages
+)";
+
+/// A journey or automation that sent within this many days of the data's end is live.
+const SMS_LIVE_DAYS: i64 = 30;
+
 /// A flow type of `dim_flow_type`.
 #[derive(Debug, Clone)]
 pub struct FlowType {
@@ -231,6 +258,7 @@ async fn flow_types(ctx: &SessionContext) -> Result<BTreeMap<String, FlowType>> 
 
 /// One output row.
 struct Row {
+    platform: &'static str,
     flow_key: String,
     flow_id: String,
     flow_name: Option<String>,
@@ -363,6 +391,7 @@ pub fn build_flows(ctx: &SessionContext) -> BoxFuture<'_, Result<DataFrame>> {
                     .then(|| updated.is_valid(r).then(|| updated.value(r)))
                     .flatten();
                 rows.push(Row {
+                    platform: "klaviyo",
                     flow_key: key,
                     flow_id: flow_id.clone(),
                     flow_name,
@@ -386,8 +415,75 @@ pub fn build_flows(ctx: &SessionContext) -> BoxFuture<'_, Result<DataFrame>> {
                 });
             }
         }
+        rows.extend(sms_flows(ctx, &types, &overrides).await?);
         ctx.read_batch(batch(&rows)?)
     })
+}
+
+/// The rows of Attentive's journeys and Postscript's automations: typed by name (or an override),
+/// live when they sent in the last [`SMS_LIVE_DAYS`] days of data, structure unknown.
+async fn sms_flows(
+    ctx: &SessionContext,
+    types: &BTreeMap<String, FlowType>,
+    overrides: &BTreeMap<(String, String), String>,
+) -> Result<Vec<Row>> {
+    let mut data_end = None;
+    for b in query(ctx, DATA_END_SQL).await? {
+        let t = micros(&b, 0)?;
+        data_end = (0..b.num_rows()).find(|r| t.is_valid(*r)).map(|r| t.value(r)).or(data_end);
+    }
+    // (platform, flow id) -> (channels, first send, last send)
+    let mut seen: BTreeMap<(&'static str, String), (BTreeSet<String>, i64, i64)> = BTreeMap::new();
+    for b in query(ctx, SMS_FLOWS_SQL).await? {
+        let (platform, id, channel) = (text(&b, 0)?, text(&b, 1)?, text(&b, 2)?);
+        let (first, last) = (micros(&b, 3)?, micros(&b, 4)?);
+        for r in 0..b.num_rows() {
+            let (Some(p), Some(id)) = (opt_str(&platform, r), opt_str(&id, r)) else { continue };
+            let p: &'static str = if p == "attentive" { "attentive" } else { "postscript" };
+            let e = seen.entry((p, id)).or_insert((BTreeSet::new(), i64::MAX, i64::MIN));
+            e.0.extend(opt_str(&channel, r));
+            e.1 = e.1.min(first.value(r));
+            e.2 = e.2.max(last.value(r));
+        }
+    }
+    let live_after = data_end.map(|t| t - SMS_LIVE_DAYS * 86_400_000_000);
+    Ok(seen
+        .into_iter()
+        .map(|((platform, flow_id), (channels, first, last))| {
+            let (flow_type, type_source) = match overrides.get(&(platform.to_string(), flow_id.clone())) {
+                Some(t) => (t.clone(), "override"),
+                None => match classify_by_name(&flow_id, types) {
+                    Some(t) => (t, "name"),
+                    None => ("unclassified".to_string(), "unclassified"),
+                },
+            };
+            let ft = types.get(&flow_type);
+            let live = live_after.is_some_and(|after| last >= after);
+            Row {
+                platform,
+                flow_key: flow_key(platform, &flow_id),
+                flow_name: Some(flow_id.clone()),
+                flow_id,
+                status: live.then(|| "live".to_string()),
+                archived: false,
+                trigger_type: None,
+                revenue_flow: !NON_REVENUE.contains(&flow_type.as_str()) && ft.is_some(),
+                intent: ft.map(|t| t.intent_triggered),
+                window_days: ft.map(|t| t.window_days),
+                channels: channels.into_iter().collect::<Vec<_>>().join("|"),
+                flow_type,
+                type_source,
+                entry: Entry::default(),
+                holdout_pct: None,
+                holdout_assignment: None,
+                holdout_source: None,
+                holdout_start: None,
+                holdout_end: None,
+                live_from: Some(first),
+                live_until: (!live).then_some(last),
+            }
+        })
+        .collect())
 }
 
 fn batch(rows: &[Row]) -> Result<RecordBatch> {
@@ -426,7 +522,7 @@ fn batch(rows: &[Row]) -> Result<RecordBatch> {
     };
     let columns: Vec<ArrayRef> = vec![
         s(&|r| Some(r.flow_key.clone())),
-        s(&|_| Some("klaviyo".into())),
+        s(&|r| Some(r.platform.into())),
         s(&|r| Some(r.flow_id.clone())),
         s(&|r| r.flow_name.clone()),
         s(&|r| r.status.clone()),

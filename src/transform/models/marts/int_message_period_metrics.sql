@@ -1,7 +1,8 @@
 -- Message metrics per messaging subject (a flow or a campaign), channel and period: the message
 -- columns of models.md 4.6 (fct_flow_contribution) and of its campaign twin, read from
 -- fct_message_events, plus the platform-reported revenue of Klaviyo's flow series and campaign
--- values reports.
+-- values reports, Attentive's Conversions feed and Postscript's pushed attribution (those two by
+-- the local date of the order: they report conversions, not sends).
 --
 -- * Subject: flow events (message_kind flow, or transactional with a flow id: transactional flows
 --   stay in, consumers filter them by flow type) -> subject_key flow_key = md5(platform|flow_id);
@@ -87,7 +88,9 @@ attributed as (
         e.event_date as period_date,
         e.recipient_key,
         e.is_send,
-        e.event_type = 'delivered' as is_delivered,
+        -- Attentive's feed records SMS at receipt and Postscript sends carry no delivery event:
+        -- for them the send is the delivery.
+        e.event_type = 'delivered' or (e.is_send and e.platform in ('attentive', 'postscript')) as is_delivered,
         e.event_type = 'clicked' and not coalesce(e.is_bot_click, false) as is_click,
         e.event_type,
         e.sms_segments,
@@ -149,10 +152,49 @@ campaign_reports as (
     left join campaign_sent_dates as sd on sd.campaign_id = v.campaign_id
 ),
 
+-- Attentive and Postscript: their own attribution, under the subject the events give the same
+-- message (journey or automation by name; an Attentive campaign message by its id, a Postscript
+-- campaign by its name).
+attentive_reports as (
+    select
+        case when c.flow_id is not null then 'flow' else 'campaign' end as message_kind,
+        arrow_cast(md5('attentive|' || coalesce(c.flow_id, c.message_id)), 'Utf8') as subject_key,
+        'attentive' as platform,
+        coalesce(c.flow_id, c.message_id) as subject_id,
+        coalesce(c.channel, 'sms') as channel,
+        local_date(c.converted_at, r.reporting_tz) as period_date,
+        c.revenue as reported_revenue
+    from reporting as r
+    cross join stg_attentive__conversions as c
+    where c.flow_id is not null
+        or (c.message_id is not null and c.message_type is not null
+            and c.message_type not in ('AUTOMATED', 'AUTOMATED_TRANSACTIONAL', 'AUTO_RESPONSE', 'CONFIRM_OPT_IN',
+                                       'CUSTOMER_SERVICE', 'FUZZY_OPT_OUT', 'HELP'))
+),
+
+postscript_reports as (
+    select
+        m.message_kind,
+        arrow_cast(md5('postscript|' || coalesce(m.flow_id, m.campaign_name, m.message_id)), 'Utf8') as subject_key,
+        'postscript' as platform,
+        coalesce(m.flow_id, m.campaign_name, m.message_id) as subject_id,
+        m.channel,
+        local_date(a.order_created_at, r.reporting_tz) as period_date,
+        a.revenue as reported_revenue
+    from reporting as r
+    cross join stg_postscript__messages as m
+    join stg_postscript__attribution as a on a.message_id = m.message_id
+    where (m.message_kind = 'flow' and m.flow_id is not null) or m.message_kind = 'campaign'
+),
+
 reports as (
     select * from flow_reports
     union all
     select * from campaign_reports
+    union all
+    select * from attentive_reports
+    union all
+    select * from postscript_reports
 ),
 
 facts as (
