@@ -86,11 +86,14 @@ pub struct RunConfig {
     /// to temporary files under `TMPDIR` beyond it, and an operator that cannot spill fails the
     /// model. Unset (the default): unbounded.
     pub transform_memory_mib: Option<u64>,
+    /// A Prometheus Pushgateway (`http://host:9091`) the run's metrics are pushed to when it
+    /// ends; they are always in the run manifest. Unset: no push.
+    pub pushgateway_url: Option<String>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { lock_ttl_seconds: 600, batch_rows: 50_000, transform_memory_mib: None }
+        Self { lock_ttl_seconds: 600, batch_rows: 50_000, transform_memory_mib: None, pushgateway_url: None }
     }
 }
 
@@ -469,6 +472,11 @@ impl Job {
         let name = &file.job.name;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(bad("job.name", "letters, digits, '-' or '_'", name));
+        }
+        if let Some(url) = &file.run.pushgateway_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(bad("run.pushgateway_url", "an http:// or https:// URL", "<not shown>"));
         }
         let timezone: chrono_tz::Tz = file.job.reporting_timezone.parse().map_err(|_| {
             bad("job.reporting_timezone", "an IANA timezone such as America/New_York", &file.job.reporting_timezone)

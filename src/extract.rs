@@ -163,6 +163,7 @@ impl Counters {
             quarantined_pages: self.quarantined.load(Ordering::Relaxed),
             status: String::new(),
             error: None,
+            ..StreamSummary::default()
         }
     }
 }

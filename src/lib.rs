@@ -16,6 +16,7 @@ pub mod lift;
 pub mod lock;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod operating_record;
 pub mod pipeline;
 pub mod progress;

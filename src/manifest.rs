@@ -47,6 +47,29 @@ pub struct StreamSummary {
     /// `ok`, `failed` or `skipped`.
     pub status: String,
     pub error: Option<String>,
+    /// HTTP requests the stream made, retries among them and throttled answers (429 and the
+    /// platforms' own throttling), counted by the shared engine; 0 for file sources.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub throttles: u64,
+    /// Wall time of the stream's sync in milliseconds (streams of a source run concurrently).
+    #[serde(default)]
+    pub duration_ms: u64,
+}
+
+/// Per-model outcome in the run manifest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModelMetrics {
+    pub rows: u64,
+    /// Partitions (files) the new version has, and how many of them this run wrote.
+    pub partitions: u64,
+    pub partitions_written: u64,
+    /// Only the dirty partitions were recomputed.
+    pub incremental: bool,
+    pub duration_ms: u64,
 }
 
 /// The run's closing record.
@@ -64,6 +87,9 @@ pub struct RunManifest {
     pub streams: BTreeMap<String, StreamSummary>,
     /// Model or table → rows written.
     pub models: BTreeMap<String, u64>,
+    /// Model → what its build did and how long it took.
+    #[serde(default)]
+    pub model_metrics: BTreeMap<String, ModelMetrics>,
     pub error: Option<String>,
 }
 

@@ -34,6 +34,7 @@ pub struct Outcome {
     pub run_id: String,
     pub streams: BTreeMap<String, StreamSummary>,
     pub models: BTreeMap<String, u64>,
+    pub model_metrics: BTreeMap<String, crate::manifest::ModelMetrics>,
     pub report: Option<String>,
 }
 
@@ -61,8 +62,13 @@ pub async fn execute(
     let lock =
         RunLock::acquire(&storage, job.name(), &run_id, Duration::from_secs(job.file.run.lock_ttl_seconds)).await?;
     let writer = Arc::new(RunWriter::new(&storage, &run_id));
-    let mut outcome =
-        Outcome { run_id: run_id.clone(), streams: BTreeMap::new(), models: BTreeMap::new(), report: None };
+    let mut outcome = Outcome {
+        run_id: run_id.clone(),
+        streams: BTreeMap::new(),
+        models: BTreeMap::new(),
+        model_metrics: BTreeMap::new(),
+        report: None,
+    };
     let result = steps_inner(job, secrets, steps, selection, report_month, &storage, &writer, &mut outcome).await;
 
     let (status, exit_code, error) = match &result {
@@ -79,9 +85,17 @@ pub async fn execute(
         exit_code,
         streams: outcome.streams.clone(),
         models: outcome.models.clone(),
+        model_metrics: outcome.model_metrics.clone(),
         error,
     };
     writer.finish(&manifest).await?;
+    if let Some(url) = &job.file.run.pushgateway_url {
+        // Monitoring must not fail a run whose data is written: a push that fails is logged.
+        match crate::metrics::push(url, &manifest).await {
+            Ok(()) => tracing::info!(run_id = %run_id, "Metrics pushed to the Pushgateway."),
+            Err(e) => tracing::warn!(run_id = %run_id, error = %e, "Metrics push failed."),
+        }
+    }
     lock.release().await?;
     result.map(|()| outcome)
 }
@@ -126,6 +140,19 @@ async fn steps_inner(
         let built =
             crate::transform::run_with(storage, &seeds, &outcome.run_id, mode, job.file.run.transform_memory_mib)
                 .await?;
+        outcome.model_metrics = built
+            .iter()
+            .map(|(name, b)| {
+                let m = crate::manifest::ModelMetrics {
+                    rows: b.rows,
+                    partitions: b.files as u64,
+                    partitions_written: b.written as u64,
+                    incremental: b.incremental,
+                    duration_ms: b.duration_ms,
+                };
+                (name.clone(), m)
+            })
+            .collect();
         outcome.models = built.into_iter().map(|(name, b)| (name, b.rows)).collect();
     }
     if steps == Steps::All {
@@ -337,7 +364,15 @@ async fn sync_streams(
             children,
             window_reader: streams.readers.get(spec.name).cloned(),
         };
-        async move { (spec, sync_stream(ctx, engine, job).await) }
+        async move {
+            let started = std::time::Instant::now();
+            let mut result = crate::http::client::for_stream(spec.name, sync_stream(ctx, engine, job)).await;
+            let c = engine.stream_counters(spec.name);
+            let s = &mut result.summary;
+            (s.requests, s.retries, s.throttles) = (c.requests, c.retries, c.throttles);
+            s.duration_ms = started.elapsed().as_millis() as u64;
+            (spec, result)
+        }
     };
     pending.retain(|spec| {
         if spec.parent.is_none() {

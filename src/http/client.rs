@@ -63,6 +63,17 @@ pub struct Counters {
     pub throttles: u64,
 }
 
+tokio::task_local! {
+    /// The stream a request is made for: streams of a source share one engine and run
+    /// concurrently within one task, so the name travels with the future ([`for_stream`]).
+    static STREAM: &'static str;
+}
+
+/// Runs `fut` with its engine requests counted for `stream` ([`HttpEngine::stream_counters`]).
+pub async fn for_stream<F: std::future::Future>(stream: &'static str, fut: F) -> F::Output {
+    STREAM.scope(stream, fut).await
+}
+
 /// The shared engine for one source.
 #[derive(Clone)]
 pub struct HttpEngine {
@@ -70,6 +81,7 @@ pub struct HttpEngine {
     client: reqwest::Client,
     pacers: Arc<Mutex<HashMap<&'static str, Pacer>>>,
     counters: Arc<Mutex<Counters>>,
+    by_stream: Arc<Mutex<HashMap<&'static str, Counters>>>,
     /// Set by the first 401/403: every later request of this source fails at once instead of
     /// knocking on the door with a bad key hundreds of times.
     refused: Arc<Mutex<Option<(reqwest::StatusCode, String)>>>,
@@ -114,6 +126,7 @@ impl HttpEngine {
             client,
             pacers: Arc::default(),
             counters: Arc::default(),
+            by_stream: Arc::default(),
             refused: Arc::default(),
             overrides: HashMap::new(),
             gate: None,
@@ -147,6 +160,19 @@ impl HttpEngine {
         *self.counters.lock().expect("counter lock")
     }
 
+    /// The counters of the requests made within [`for_stream`]`(stream, ..)`.
+    pub fn stream_counters(&self, stream: &str) -> Counters {
+        self.by_stream.lock().expect("counter lock").get(stream).copied().unwrap_or_default()
+    }
+
+    /// Adds to the source's counters and to the current stream's.
+    fn count(&self, f: impl Fn(&mut Counters)) {
+        f(&mut self.counters.lock().expect("counter lock"));
+        if let Ok(stream) = STREAM.try_with(|s| *s) {
+            f(self.by_stream.lock().expect("counter lock").entry(stream).or_default());
+        }
+    }
+
     fn pacer(&self, bucket: RateBucket) -> Pacer {
         let bucket = match self.overrides.get(bucket.name) {
             Some(&(burst_per_second, steady_per_minute)) => {
@@ -173,7 +199,7 @@ impl HttpEngine {
             if let Some(gate) = &self.gate {
                 gate.admit(body).await;
             }
-            self.counters.lock().expect("counter lock").requests += 1;
+            self.count(|c| c.requests += 1);
             let page = self.send_once(url, body).await?;
             if let Some(gate) = &self.gate {
                 gate.inspect(body, &page)?;
@@ -190,12 +216,11 @@ impl HttpEngine {
                 (_, dur) => dur,
             })
             .notify(|e: &HttpError, wait: Duration| {
-                let mut c = self.counters.lock().expect("counter lock");
-                c.retries += 1;
-                if e.is_throttle() {
-                    c.throttles += 1;
-                }
-                drop(c);
+                let throttled = e.is_throttle();
+                self.count(|c| {
+                    c.retries += 1;
+                    c.throttles += u64::from(throttled);
+                });
                 tracing::warn!(source = self.source, error = %e, wait_ms = wait.as_millis() as u64, "Retrying request.");
             })
             .await

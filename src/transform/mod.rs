@@ -164,8 +164,9 @@ pub async fn run_with(
         let contract = contract::model(&model.layer, &model.name)?;
         let started = std::time::Instant::now();
         let fingerprint = incremental::fingerprint(&model, seeds);
-        let built = publish::build(&ctx, storage, &model, &contract, run_id, mode, &fingerprint).await?;
+        let mut built = publish::build(&ctx, storage, &model, &contract, run_id, mode, &fingerprint).await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        built.duration_ms = elapsed_ms;
         tracing::info!(
             model = %model.name,
             layer = %model.layer,

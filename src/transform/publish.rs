@@ -60,6 +60,8 @@ pub struct Built {
     pub files: usize,
     /// Only the dirty partitions were recomputed.
     pub incremental: bool,
+    /// Wall time of the build (set by the caller that timed it).
+    pub duration_ms: u64,
     /// Objects of the previous version the new one no longer names: deleted when the run ends,
     /// so `prev_<model>` stays readable until then.
     pub obsolete: Vec<String>,
@@ -153,7 +155,7 @@ pub async fn build(
     storage.put(&format!("{dir}/_current.json"), body).await?;
     let keep: HashSet<&String> = pointer.files.iter().collect();
     let obsolete = previous.map(|p| p.files.into_iter().filter(|f| !keep.contains(f)).collect()).unwrap_or_default();
-    Ok(Built { rows, written, files: pointer.files.len(), incremental: dirty.is_some(), obsolete })
+    Ok(Built { rows, written, files: pointer.files.len(), incremental: dirty.is_some(), duration_ms: 0, obsolete })
 }
 
 /// `column` in the dirty set (NULL included when the set has it).
