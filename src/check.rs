@@ -71,5 +71,52 @@ pub async fn run(job: &Job, secrets: &Secrets, connect: bool) -> Result<Vec<Stri
         let company = company.map(|c| format!(", company {c}")).unwrap_or_default();
         lines.push(format!("source attentive: connected (GET /v1/me{company})"));
     }
+    if connect
+        && let Some(cfg) = &job.file.sources.postscript
+        && cfg.api_key_env.is_some()
+    {
+        lines.extend(postscript(job, cfg, secrets).await?);
+    }
+    Ok(lines)
+}
+
+/// Postscript: the shop behind the key (`GET /api/v2/me`), and, when the job receives
+/// Postscript's webhooks, that the configured token is the one Postscript sends
+/// (`GET /api/v2/webhooks/token`): a wrong token would refuse every delivery with 401. Neither
+/// token is ever printed.
+async fn postscript(job: &Job, cfg: &crate::config::PostscriptConfig, secrets: &Secrets) -> Result<Vec<String>> {
+    let engine = crate::sources::postscript::engine(cfg, secrets)?;
+    let base = cfg.base_url.trim_end_matches('/');
+    let bucket = crate::http::RateBucket { name: "api", burst_per_second: 15, steady_per_minute: 900 };
+    let failed = |what: &'static str| {
+        move |e: crate::http::HttpError| {
+            if e.is_auth() {
+                Error::config(format!("source postscript: check the API key: {e}"))
+            } else {
+                Error::Source {
+                    source_name: "postscript".into(),
+                    stream: what.into(),
+                    message: e.to_string(),
+                    cause: None,
+                }
+            }
+        }
+    };
+    let me = engine.get_json(&format!("{base}/api/v2/me"), bucket).await.map_err(failed("me"))?;
+    let shop = me["resource_name"].as_str().map(|n| format!(", shop {n}")).unwrap_or_default();
+    let mut lines = vec![format!("source postscript: connected (GET /api/v2/me{shop})")];
+    if let Some(w) = job.file.webhooks.as_ref().and_then(|w| w.postscript.as_ref()) {
+        let ours = secrets.get("webhooks.postscript.token_env", &w.token_env)?;
+        let theirs =
+            engine.get_json(&format!("{base}/api/v2/webhooks/token"), bucket).await.map_err(failed("webhooks"))?;
+        if theirs["token"].as_str() != Some(ours.as_str()) {
+            return Err(Error::config(format!(
+                "webhooks.postscript.token_env: {} differs from the token Postscript signs deliveries with \
+                 (GET /api/v2/webhooks/token); the receiver would refuse every delivery with 401",
+                w.token_env
+            )));
+        }
+        lines.push("webhooks postscript: the token matches Postscript's (GET /api/v2/webhooks/token)".into());
+    }
     Ok(lines)
 }

@@ -203,3 +203,60 @@ async fn partner_auth_and_throttling() {
     assert!(!text.contains("sk_wrong"), "the key stays out of errors");
     fake.shutdown().await;
 }
+
+/// `check --connect` reads the shop and compares the receiver's webhook token with Postscript's,
+/// never printing either; the fake also serves a send by id and the webhook endpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_names_the_shop_and_verifies_the_webhook_token() {
+    use lifecycle_etl::fake::postscript::DEFAULT_WEBHOOK_TOKEN;
+    let fake = serve(brand().0.clone(), PostscriptFakeConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = job(dir.path(), &fake.base_url(), false);
+    let text = std::fs::read_to_string(&plain.path).unwrap()
+        + "[webhooks]\nlisten = \"127.0.0.1:0\"\n[webhooks.postscript]\ntoken_env = \"TEST_PS_WEBHOOK_TOKEN\"\n";
+    std::fs::write(&plain.path, text).unwrap();
+    let job = Job::load(&plain.path).unwrap();
+
+    let good = secrets().with("TEST_PS_WEBHOOK_TOKEN", DEFAULT_WEBHOOK_TOKEN);
+    let lines = lifecycle_etl::check::run(&job, &good, true).await.unwrap();
+    let shop = brand().0.shop().unwrap().name;
+    assert!(lines.iter().any(|l| l.contains("source postscript: connected") && l.contains(&shop)), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("token matches")), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains(DEFAULT_WEBHOOK_TOKEN)));
+
+    let wrong = secrets().with("TEST_PS_WEBHOOK_TOKEN", "not-the-token");
+    let err = lifecycle_etl::check::run(&job, &wrong, true).await.unwrap_err().to_string();
+    assert!(err.contains("webhooks.postscript.token_env") && err.contains("401"), "{err}");
+    assert!(!err.contains("not-the-token") && !err.contains(DEFAULT_WEBHOOK_TOKEN), "{err}");
+
+    // A send by id (the program's), the webhook enum and registration rules.
+    let client = reqwest::Client::new();
+    let auth = format!("Bearer {DEFAULT_API_KEY}");
+    let get = |path: String| client.get(format!("{}{path}", fake.base_url())).header("authorization", &auth).send();
+    let subscribers = lifecycle_etl::fake::postscript::warehouse::postscript_subscribers(&brand().0).unwrap();
+    let program = lifecycle_etl::simulate::sms_program::generate(
+        &brand().0,
+        lifecycle_etl::simulate::sms_program::SmsPlatform::Postscript,
+        &subscribers,
+    )
+    .unwrap();
+    let m = &program.messages[0];
+    let sent: serde_json::Value =
+        get(format!("/api/v2/sent_messages/{}", m.send_id)).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (sent["body"].as_str(), sent["credits_used"].as_u64()),
+        (Some(m.body.as_str()), Some(u64::from(m.segments)))
+    );
+    assert_eq!(get("/api/v2/sent_messages/msg_nope".into()).await.unwrap().status(), 404);
+    assert_eq!(get("/api/v2/webhooks/example?event=shop.bogus".into()).await.unwrap().status(), 400);
+    let post = |body: serde_json::Value| {
+        client.post(format!("{}/api/v2/webhooks", fake.base_url())).header("authorization", &auth).json(&body).send()
+    };
+    let plain_http = serde_json::json!({"callback_url": "http://x.example/h", "event": "shop.subscriber.opt_in"});
+    assert_eq!(post(plain_http).await.unwrap().status(), 400, "HTTPS only");
+    let ok = serde_json::json!({"callback_url": "https://x.example/h", "event": "shop.shop.email_collected"});
+    assert_eq!(post(ok).await.unwrap().status(), 201);
+    let listed: serde_json::Value = get("/api/v2/webhooks".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["webhooks"].as_array().map(Vec::len), Some(1));
+    fake.shutdown().await;
+}

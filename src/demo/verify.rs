@@ -1,6 +1,7 @@
 //! The demo checks its own marts against the simulator's truth ([`crate::simulate::truth`]):
 //! order counts and net revenue of `fct_orders`, and acquisition cohort sizes of `dim_customer`
-//! (persons with a Shopify customer id, as the simulator counts them).
+//! (persons with a Shopify customer id, as the simulator counts them); and the SMS program's
+//! sends, clicks and opt-outs on Attentive and Postscript as `fct_message_events` holds them.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +33,8 @@ pub async fn verify(storage: &Storage, store: &SimStore, tz: Tz) -> Result<Vec<F
             .map_err(|e| Error::io("cannot read the simulated brand", e))?
     };
     let got = from_marts(storage).await?;
-    let figures = figures(&got, &truth);
+    let mut figures = figures(&got, &truth);
+    figures.extend(sms_figures(storage, store).await?);
     if let Some(f) = figures.iter().find(|f| f.marts != f.simulator) {
         return Err(Error::Contract(format!(
             "demo: {} is {} in the marts but {} in the simulator's truth",
@@ -57,6 +59,65 @@ fn figures(got: &MartTruth, want: &MartTruth) -> Vec<Figure> {
         out.push(f(&format!("cohort {} size", &m[..7]), n(&got.cohorts), n(&want.cohorts)));
     }
     out
+}
+
+/// The SMS program's events, per platform and canonical type, beside the program's truth.
+async fn sms_figures(storage: &Storage, store: &SimStore) -> Result<Vec<Figure>> {
+    use crate::simulate::sms_program::{self, SmsPlatform};
+    let want = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(&'static str, &'static str, u64)>> {
+            let a =
+                sms_program::generate(&store, SmsPlatform::Attentive, &sms_program::attentive_subscribers(&store)?)?
+                    .truth();
+            let p = sms_program::generate(
+                &store,
+                SmsPlatform::Postscript,
+                &crate::fake::postscript::warehouse::postscript_subscribers(&store)?,
+            )?
+            .truth();
+            Ok(vec![
+                ("attentive", "sent", a.sends),
+                ("attentive", "clicked", a.clicks),
+                ("attentive", "subscribed", a.opt_ins),
+                ("attentive", "unsubscribed", a.opt_outs),
+                ("postscript", "sent", p.sends),
+                ("postscript", "failed", p.failed_sends),
+                ("postscript", "clicked", p.clicks),
+            ])
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::io("cannot read the simulated brand", e))?
+    };
+    let ctx = crate::transform::published_session(storage).await?;
+    let fail =
+        |e: datafusion::error::DataFusionError| Error::Transform { model: "demo check".into(), message: e.to_string() };
+    let batches = ctx
+        .sql(
+            "select platform, event_type, count(*) from fct_message_events              where platform in ('attentive', 'postscript') group by platform, event_type",
+        )
+        .await
+        .map_err(fail)?
+        .collect()
+        .await
+        .map_err(fail)?;
+    let mut got: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for b in batches {
+        let (p, t) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+        let n = b.column(2).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            got.insert((p.value(i).to_string(), t.value(i).to_string()), n.value(i));
+        }
+    }
+    Ok(want
+        .into_iter()
+        .map(|(platform, kind, n)| Figure {
+            name: format!("{platform} {kind} events"),
+            marts: got.get(&(platform.to_string(), kind.to_string())).copied().unwrap_or(0),
+            simulator: n as i64,
+        })
+        .collect())
 }
 
 async fn from_marts(storage: &Storage) -> Result<MartTruth> {

@@ -43,7 +43,12 @@ pub struct PostscriptFakeConfig {
     /// the current listing are updated (their `updated_at` moves to now): pages shift under a
     /// reader mid-scan, as apis.md 4.2 warns.
     pub touch_after_pages: Option<(usize, usize)>,
+    /// The shared webhook token `GET /api/v2/webhooks/token` returns.
+    pub webhook_token: String,
 }
+
+/// The webhook token the demo and tests use.
+pub const DEFAULT_WEBHOOK_TOKEN: &str = "ps_webhook_token_fake";
 
 impl Default for PostscriptFakeConfig {
     fn default() -> Self {
@@ -54,6 +59,7 @@ impl Default for PostscriptFakeConfig {
             per_second: 15,
             now: None,
             touch_after_pages: None,
+            webhook_token: DEFAULT_WEBHOOK_TOKEN.into(),
         }
     }
 }
@@ -64,9 +70,40 @@ pub async fn serve(store: SimStore, cfg: PostscriptFakeConfig) -> std::io::Resul
     let now = cfg.now.unwrap_or_else(|| super::clock::end_of_day(&shop.iana_timezone, shop.end_date));
     let clock = FakeClock::new(now);
     let subscribers = data::subscribers(&store)?;
+    let sent = sent_messages(&store, &shop)?;
     let (listener, base_url) = server::bind().await?;
-    let app = Arc::new(routes::App::new(shop, subscribers, cfg, clock.clone(), RateLimiter::new()));
+    let app = Arc::new(routes::App::new(shop, subscribers, sent, cfg, clock.clone(), RateLimiter::new()));
     Ok(server::start(listener, base_url, routes::router(app), Faults::new(), vendor_error, clock))
+}
+
+/// The brand's Postscript sends (its SMS program, [`crate::simulate::sms_program`]) as
+/// `GET /api/v2/sent_messages/{id}` renders them, by the warehouse push's message id.
+fn sent_messages(
+    store: &SimStore,
+    shop: &crate::simulate::model::SimShop,
+) -> std::io::Result<std::collections::HashMap<String, serde_json::Value>> {
+    use crate::simulate::sms_program::{self, SmsPlatform};
+    let subscribers = warehouse::postscript_subscribers(store)?;
+    let phones: std::collections::HashMap<&str, &str> =
+        subscribers.iter().map(|s| (s.subscriber_id.as_str(), s.phone.as_str())).collect();
+    let program = sms_program::generate(store, SmsPlatform::Postscript, &subscribers)?;
+    Ok(program
+        .messages
+        .iter()
+        .map(|m| {
+            let body = json!({
+                "id": m.send_id,
+                "body": m.body,
+                "created_at": m.sent_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+                "credits_used": m.segments,
+                "media_url": null,
+                "phone": phones.get(m.subscriber_id.as_str()).copied(),
+                "shop_id": format!("shop_{:020x}", shop.shop_id),
+                "subscriber_id": m.subscriber_id,
+            });
+            (m.send_id.clone(), body)
+        })
+        .collect())
 }
 
 /// Postscript's error bodies: `{error_code, error_message, success: false}`, no headers.

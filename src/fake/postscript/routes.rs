@@ -23,6 +23,10 @@ use crate::simulate::model::SimShop;
 pub struct App {
     shop: SimShop,
     subscribers: Mutex<Vec<PsSubscriber>>,
+    /// The brand's Postscript sends by id (`GET /api/v2/sent_messages/{id}`).
+    sent: HashMap<String, Value>,
+    /// Registered webhooks (`/api/v2/webhooks`), in creation order.
+    webhooks: Mutex<Vec<Value>>,
     cfg: PostscriptFakeConfig,
     clock: FakeClock,
     limiter: RateLimiter,
@@ -33,11 +37,21 @@ impl App {
     pub fn new(
         shop: SimShop,
         subscribers: Vec<PsSubscriber>,
+        sent: HashMap<String, Value>,
         cfg: PostscriptFakeConfig,
         clock: FakeClock,
         limiter: RateLimiter,
     ) -> Self {
-        Self { shop, subscribers: Mutex::new(subscribers), cfg, clock, limiter, list_pages: Mutex::new(0) }
+        Self {
+            shop,
+            subscribers: Mutex::new(subscribers),
+            sent,
+            webhooks: Mutex::new(Vec::new()),
+            cfg,
+            clock,
+            limiter,
+            list_pages: Mutex::new(0),
+        }
     }
 }
 
@@ -47,6 +61,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v2/subscribers", get(list_subscribers))
         .route("/api/v2/subscribers/{id}", get(one_subscriber))
         .route("/api/v2/keywords", get(list_keywords))
+        .route("/api/v2/sent_messages/{id}", get(one_sent_message))
+        .route("/api/v2/webhooks", get(list_webhooks).post(create_webhook))
+        .route("/api/v2/webhooks/token", get(webhook_token))
+        .route("/api/v2/webhooks/example", get(webhook_example))
+        .route("/api/v2/webhooks/{id}", get(one_webhook))
         .layer(middleware::from_fn_with_state(app.clone(), gate))
         .with_state(app)
 }
@@ -87,6 +106,78 @@ async fn me(State(app): State<Arc<App>>) -> Response {
         "resource_id": format!("shop_{:020x}", app.shop.shop_id),
         "resource_name": app.shop.name,
         "resource_type": "shop"
+    }))
+    .into_response()
+}
+
+/// A send by id, as `GET /api/v2/sent_messages/{id}` returns it (there is no listing).
+async fn one_sent_message(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match app.sent.get(&id) {
+        Some(m) => axum::Json(m.clone()).into_response(),
+        None => vendor_error(StatusCode::NOT_FOUND, None),
+    }
+}
+
+/// The events a webhook can subscribe to: the create enum spells email collection
+/// `shop.shop.email_collected` (apis.md 4.4 A), and the plain spelling is accepted too.
+const WEBHOOK_EVENTS: &[&str] = &[
+    "shop.subscriber.opt_in",
+    "shop.subscriber.opt_out",
+    "shop.incoming_message",
+    "shop.email_collected",
+    "shop.shop.email_collected",
+    "shop.test",
+];
+
+async fn list_webhooks(State(app): State<Arc<App>>) -> Response {
+    axum::Json(json!({ "webhooks": *app.webhooks.lock().expect("webhooks lock") })).into_response()
+}
+
+async fn one_webhook(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let hooks = app.webhooks.lock().expect("webhooks lock");
+    match hooks.iter().find(|h| h["id"] == id.as_str()) {
+        Some(h) => axum::Json(h.clone()).into_response(),
+        None => vendor_error(StatusCode::NOT_FOUND, None),
+    }
+}
+
+/// `POST /api/v2/webhooks {callback_url, event, headers}`: HTTPS callbacks and known events only.
+async fn create_webhook(State(app): State<Arc<App>>, axum::Json(body): axum::Json<Value>) -> Response {
+    let Some(url) = body["callback_url"].as_str().filter(|u| u.starts_with("https://")) else {
+        return invalid("callback_url", "callback_url must be an https URL");
+    };
+    let Some(event) = body["event"].as_str().filter(|e| WEBHOOK_EVENTS.contains(e)) else {
+        return invalid("event", "value is not a valid enumeration member");
+    };
+    let mut hooks = app.webhooks.lock().expect("webhooks lock");
+    let hook = json!({
+        "id": format!("wh_{:020x}", 0xB0B + hooks.len()),
+        "callback_url": url,
+        "event": event,
+        "headers": body.get("headers").cloned().unwrap_or(json!({})),
+        "created_at": app.clock.now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    });
+    hooks.push(hook.clone());
+    (StatusCode::CREATED, axum::Json(hook)).into_response()
+}
+
+/// The shared token every delivery carries in `Postscript-Signature`.
+async fn webhook_token(State(app): State<Arc<App>>) -> Response {
+    axum::Json(json!({ "token": app.cfg.webhook_token })).into_response()
+}
+
+/// A sample delivery of `event` in the documented envelope.
+async fn webhook_example(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(event) = q.get("event").filter(|e| WEBHOOK_EVENTS.contains(&e.as_str())) else {
+        return invalid("event", "value is not a valid enumeration member");
+    };
+    axum::Json(json!({
+        "webhook_id": "wh_example",
+        "resource_type": "shop",
+        "resource_id": format!("shop_{:020x}", app.shop.shop_id),
+        "event_time": "2021-11-04T21:52:41.025455",
+        "event": event,
+        "event_data": {"subscriber_id": "s_example", "shop_id": format!("shop_{:020x}", app.shop.shop_id)}
     }))
     .into_response()
 }
