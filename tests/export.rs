@@ -246,7 +246,7 @@ async fn marts_load_into_postgres_and_csv() {
         counts.insert(table.name.clone(), n);
     }
     assert!(counts["fct_orders"] > 0 && counts["fct_flow_contribution"] > 0, "{counts:?}");
-    assert_sums(&client, &ctx).await;
+    assert_sums(&client, &ctx, &tables).await;
     assert_eq!(
         pg_text(&client, "select obj_description('marts.fct_orders'::regclass, 'pg_class')").await.as_deref(),
         Some(lifecycle_etl::contract::model("marts", "fct_orders").unwrap().grain.as_str()),
@@ -370,20 +370,29 @@ async fn assert_columns(client: &tokio_postgres::Client, table: &Contract) {
     assert_eq!(pk, want_pk, "{}: primary key", table.name);
 }
 
-/// Money sums in PostgreSQL equal DataFusion's over the Parquet, exactly.
-async fn assert_sums(client: &tokio_postgres::Client, ctx: &datafusion::prelude::SessionContext) {
-    for (table, column) in [
+/// Every money (Decimal) column's sum in PostgreSQL equals DataFusion's over the Parquet, exactly,
+/// in every mart. The small brand's three months leave most lift estimates short of evidence
+/// (`incremental_revenue` NULL throughout), so only a few sums are required to be non-zero.
+async fn assert_sums(client: &tokio_postgres::Client, ctx: &datafusion::prelude::SessionContext, tables: &[Contract]) {
+    let required = [
         ("fct_orders", "net_revenue"),
         ("fct_orders", "gross_margin"),
-        ("fct_flow_contribution", "incremental_revenue"),
         ("fct_flow_contribution", "last_click_revenue"),
-    ] {
-        let pg = pg_text(client, &format!("select sum({column})::text from marts.{table}")).await;
-        let df = common::query(ctx, &format!("select cast(sum({column}) as varchar) from {table}")).await;
-        let (pg, df) = (pg.as_deref().and_then(units), units(&df[0][0]));
-        assert!(df.is_some_and(|v| v != 0), "{table}.{column}: a sum to compare");
-        assert_eq!(pg, df, "{table}.{column}: PostgreSQL sum = DataFusion sum");
+    ];
+    let mut compared = 0;
+    for table in tables {
+        for column in table.columns.iter().filter(|c| c.column_type == ColumnType::Decimal).map(|c| c.name.as_str()) {
+            let pg = pg_text(client, &format!("select sum({column})::text from marts.{}", table.name)).await;
+            let df = common::query(ctx, &format!("select cast(sum({column}) as varchar) from {}", table.name)).await;
+            let (pg, df) = (pg.as_deref().and_then(units), units(&df[0][0]));
+            assert_eq!(pg, df, "{}.{column}: PostgreSQL sum = DataFusion sum", table.name);
+            if required.contains(&(table.name.as_str(), column)) {
+                assert!(df.is_some_and(|v| v != 0), "{}.{column}: a sum to compare", table.name);
+                compared += 1;
+            }
+        }
     }
+    assert_eq!(compared, required.len());
 }
 
 async fn assert_no_load_tables(client: &tokio_postgres::Client) {
