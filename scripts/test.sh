@@ -42,5 +42,17 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# PostgreSQL server binaries for the export test (tests/export.rs starts its own server from them
+# in a temporary folder). Debian's `postgresql` puts them under /usr/lib/postgresql/<major>/bin.
+if [ -z "${LCE_PG_BIN:-}" ]; then
+  pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  if [ ! -x "${pg_bin:-/nonexistent}/initdb" ] && command -v apt-get >/dev/null; then
+    echo "installing postgresql" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  fi
+  if [ -x "${pg_bin:-/nonexistent}/initdb" ]; then export LCE_PG_BIN="$pg_bin"; fi
+fi
+
 # Debug builds: a cold release build takes ~24 minutes on two cores.
 cargo test --all-targets "$@"

@@ -84,6 +84,8 @@ pub enum Command {
         #[arg(long, env = "LIFECYCLE_JOB")]
         job: PathBuf,
     },
+    /// Load the published marts into PostgreSQL (for Metabase), or write one CSV per mart.
+    Export(crate::export::ExportArgs),
     /// Validate the job file, the contracts, the seeds and that every credential variable is set.
     Check {
         #[arg(long, env = "LIFECYCLE_JOB")]

@@ -68,6 +68,9 @@ pub enum Error {
         #[source]
         cause: std::io::Error,
     },
+    /// `export`: tables that did not load (each named, with why); the others did.
+    #[error("export failed for {} table(s): {}", .0.len(), .0.join("; "))]
+    Export(Vec<String>),
     /// A bug in lifecycle-etl.
     #[error("internal error (likely a bug in lifecycle-etl; please file an issue): {0}")]
     Internal(String),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod contract;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod failpoint;
 pub mod fake;

@@ -74,6 +74,12 @@ async fn run(cli: Cli) -> Result<()> {
             let job = Job::load(&job)?;
             lifecycle_etl::webhooks::server::serve(&job, &secrets).await?;
         }
+        Command::Export(args) => {
+            let job = Job::load(&args.job)?;
+            for line in lifecycle_etl::export::command(&job, &secrets, &args).await? {
+                println!("{line}");
+            }
+        }
         Command::Check { job, connect } => {
             let job = Job::load(&job)?;
             for line in check::run(&job, &secrets, connect).await? {
