@@ -1,7 +1,7 @@
 //! The BI DDL and LookML against real marts: the demo brand (seed 42, scale 1) runs the whole
 //! pipeline once, then
 //! - DuckDB (the `duckdb` Python package, `$LCE_PYTHON`, which scripts/test.sh installs) applies
-//!   `ddl --dialect duckdb`: every mart's view reads, has the rows DataFusion reads and the
+//!   `ddl --dialect duckdb --include-restricted`: every mart's (and the restricted table's) view reads, has the rows DataFusion reads and the
 //!   contract's type for every column;
 //! - the `lkml` package parses the generated LookML, and every view names every contract column;
 //! - the other dialects have one CREATE per mart and only their own type names; the Postgres DDL
@@ -45,15 +45,15 @@ async fn every_mart_reads_in_duckdb_with_contract_types_and_lookml_parses() {
     let cfg = lifecycle_etl::demo::sim_config(42, 1);
     let (_truth, storage, dir) = common::run_brand(&cfg).await;
     println!("pipeline: {:?}", started.elapsed());
-    let marts = tables(false).unwrap();
-
-    // DuckDB over the local storage folder.
-    let located = ddl::locate(&storage, marts.clone()).await.unwrap();
+    // DuckDB over the local storage folder, the restricted table included (`--include-restricted`).
+    let with_restricted = tables(true).unwrap();
+    assert!(with_restricted.iter().any(|c| c.layer == "restricted"));
+    let located = ddl::locate(&storage, with_restricted.clone()).await.unwrap();
     let sql = ddl::render(Dialect::Duckdb, "marts", &located);
     let sql_file = dir.path().join("marts.duckdb.sql");
     std::fs::write(&sql_file, &sql).unwrap();
     let read = run_script("read_marts.py", &sql_file);
-    for c in &marts {
+    for c in &with_restricted {
         let view = &read[&c.name];
         assert!(view.is_object(), "no DuckDB view {}", c.name);
         let datafusion = common::scalar(&storage, &format!("select count(*) from {}", c.name)).await;
@@ -72,6 +72,7 @@ async fn every_mart_reads_in_duckdb_with_contract_types_and_lookml_parses() {
         assert_eq!(got, want, "{}: DuckDB column types vs the contract", c.name);
         assert_eq!(view["comments"].as_u64().unwrap() as usize, c.columns.len(), "{}: column comments", c.name);
     }
+    let marts = tables(false).unwrap();
     let nonempty = marts.iter().filter(|c| read[&c.name]["rows"].as_i64().unwrap() > 0).count();
     assert!(nonempty * 2 > marts.len(), "most marts should have rows: {nonempty} of {}", marts.len());
 
