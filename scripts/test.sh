@@ -37,6 +37,17 @@ if [ -z "${LCE_KUBECTL:-}${LCE_KUSTOMIZE:-}" ] || [ -z "${LCE_K8S_VALIDATE:-}" ]
 fi
 # --- end deploy/ checks --------------------------------------------------------------------------
 
+# BI tests (tests/bi_ddl.rs): the `duckdb` and `lkml` Python packages, in the same venv as moto;
+# the tests run the Python named by LCE_PYTHON.
+if [ -z "${LCE_PYTHON:-}" ]; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  if ! "$venv/bin/python" -c 'import duckdb, lkml' 2>/dev/null; then
+    echo "installing duckdb and lkml into $venv" >&2
+    "$venv/bin/pip" install -q 'duckdb==2.0.1' 'lkml==1.3.7'
+  fi
+  export LCE_PYTHON="$venv/bin/python"
+fi
+
 if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   echo "installing chromium" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

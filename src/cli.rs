@@ -94,4 +94,7 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// BI wiring generated from schemas/: `ddl`, `lookml`, `marts-doc` (src/bi).
+    #[command(flatten)]
+    Bi(crate::bi::cli::BiCommand),
 }

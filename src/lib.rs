@@ -1,5 +1,6 @@
 //! lifecycle-etl: the numbers behind the Lifecycle Performance Dashboard.
 
+pub mod bi;
 pub mod check;
 pub mod cli;
 pub mod clv;

@@ -86,6 +86,7 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{line}");
             }
         }
+        Command::Bi(cmd) => lifecycle_etl::bi::cli::run(cmd, &secrets).await?,
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Shared test harness: a small simulated brand, the fake Klaviyo, job files, raw counts.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
