@@ -90,6 +90,19 @@ async fn marts_load_into_postgres_and_csv() {
     }
     assert!(counts["fct_orders"] > 0 && counts["fct_flow_contribution"] > 0, "{counts:?}");
     assert_sums(&client, &ctx, &tables).await;
+
+    // The Metabase questions (deploy/metabase/questions) run on the export and answer something.
+    let questions = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/metabase/questions");
+    let mut files: Vec<_> = std::fs::read_dir(&questions).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    for file in files {
+        let sql = std::fs::read_to_string(&file).unwrap();
+        let rows = client.query(sql.as_str(), &[]).await.unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
+        // The small test brand is below the anomaly detector's volume gates: no anomaly to list.
+        let expect_rows = !file.to_string_lossy().contains("anomalies") || counts["fct_anomalies"] > 0;
+        assert_eq!(!rows.is_empty(), expect_rows, "{} rows on the test brand", file.display());
+    }
     assert_eq!(
         pg_text(&client, "select obj_description('marts.fct_orders'::regclass, 'pg_class')").await.as_deref(),
         Some(lifecycle_etl::contract::model("marts", "fct_orders").unwrap().grain.as_str()),
