@@ -190,6 +190,10 @@ pub async fn run(dir: &Path, seed: u64, scale: u32) -> Result<DemoResult> {
         .parse()
         .map_err(|_| Error::config(format!("demo job: unknown timezone {}", job.file.job.reporting_timezone)))?;
     let storage = crate::storage::Storage::open(&job.file.storage, &secrets)?;
-    let checked = verify::verify(&storage, &brand, tz).await?;
+    let sms = verify::SmsSources {
+        attentive: job.file.sources.attentive.is_some(),
+        postscript: job.file.sources.postscript.as_ref().is_some_and(|p| p.warehouse.is_some()),
+    };
+    let checked = verify::verify(&storage, &brand, tz, sms).await?;
     Ok(DemoResult { storage_dir, outcome, checked })
 }

@@ -250,7 +250,7 @@ async fn simulated_brand_cohorts_and_offers_match_the_simulator() {
     assert_eq!(rows(&storage, ALL_ROWS).await, first, "the rerun's rows differ");
 
     // The demo's own check agrees on this brand, figure by figure, and notices a lost partition.
-    let figures = verify(&storage, &brand().0, chrono_tz::America::New_York).await.unwrap();
+    let figures = verify(&storage, &brand().0, chrono_tz::America::New_York, Default::default()).await.unwrap();
     assert!(figures.len() > 6 && figures.iter().all(|f| f.marts == f.simulator), "{figures:?}");
     let orders = figures.iter().find(|f| f.name == "fct_orders rows").unwrap();
     assert!(orders.marts > 100, "{orders:?}");
@@ -259,7 +259,8 @@ async fn simulated_brand_cohorts_and_offers_match_the_simulator() {
     assert!(pointer.files.len() > 1);
     pointer.files.pop();
     storage.put("marts/fct_orders/_current.json", serde_json::to_vec(&pointer).unwrap()).await.unwrap();
-    let err = verify(&storage, &brand().0, chrono_tz::America::New_York).await.unwrap_err().to_string();
+    let err =
+        verify(&storage, &brand().0, chrono_tz::America::New_York, Default::default()).await.unwrap_err().to_string();
     assert!(err.contains("fct_orders rows") && err.contains("simulator"), "{err}");
     klaviyo.shutdown().await;
     shopify.shutdown().await;

@@ -22,9 +22,16 @@ pub struct Figure {
     pub simulator: i64,
 }
 
+/// Which of the brand's SMS platforms the job read (their events are checked only then).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SmsSources {
+    pub attentive: bool,
+    pub postscript: bool,
+}
+
 /// Compares the published marts with the simulator; returns every figure, or a contract error
 /// (exit 1) naming the first that differs.
-pub async fn verify(storage: &Storage, store: &SimStore, tz: Tz) -> Result<Vec<Figure>> {
+pub async fn verify(storage: &Storage, store: &SimStore, tz: Tz, sms: SmsSources) -> Result<Vec<Figure>> {
     let truth = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || mart_truth(&store, tz))
@@ -34,7 +41,11 @@ pub async fn verify(storage: &Storage, store: &SimStore, tz: Tz) -> Result<Vec<F
     };
     let got = from_marts(storage).await?;
     let mut figures = figures(&got, &truth);
-    figures.extend(sms_figures(storage, store).await?);
+    if sms.attentive || sms.postscript {
+        figures.extend(sms_figures(storage, store).await?.into_iter().filter(|f| {
+            (sms.attentive && f.name.starts_with("attentive")) || (sms.postscript && f.name.starts_with("postscript"))
+        }));
+    }
     if let Some(f) = figures.iter().find(|f| f.marts != f.simulator) {
         return Err(Error::Contract(format!(
             "demo: {} is {} in the marts but {} in the simulator's truth",
