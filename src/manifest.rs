@@ -64,6 +64,9 @@ pub struct StreamSummary {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ModelMetrics {
     pub rows: u64,
+    /// Bytes of the new version's Parquet objects.
+    #[serde(default)]
+    pub bytes: u64,
     /// Partitions (files) the new version has, and how many of them this run wrote.
     pub partitions: u64,
     pub partitions_written: u64,

@@ -75,8 +75,9 @@ pub fn render(m: &RunManifest) -> String {
         }
     }
     type ModelFigure = fn(&crate::manifest::ModelMetrics) -> f64;
-    let model_figures: [(&str, &str, ModelFigure); 3] = [
+    let model_figures: [(&str, &str, ModelFigure); 4] = [
         ("rows", "Rows of the model's new version.", |x| x.rows as f64),
+        ("bytes", "Bytes of the model's new version.", |x| x.bytes as f64),
         ("partitions_written", "Partitions the run wrote.", |x| x.partitions_written as f64),
         ("duration_seconds", "Wall time of the model's build.", |x| x.duration_ms as f64 / 1000.0),
     ];
@@ -165,6 +166,6 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\n{text}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 4 + 9 + 3);
+        assert_eq!(text.matches("# TYPE").count(), 4 + 9 + 4);
     }
 }

@@ -145,6 +145,7 @@ async fn steps_inner(
             .map(|(name, b)| {
                 let m = crate::manifest::ModelMetrics {
                     rows: b.rows,
+                    bytes: b.bytes,
                     partitions: b.files as u64,
                     partitions_written: b.written as u64,
                     incremental: b.incremental,

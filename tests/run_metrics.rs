@@ -69,6 +69,7 @@ async fn stream_metrics_reach_the_manifest_and_the_pushgateway() {
     assert_eq!(&manifest.streams["klaviyo.profiles"], s);
 
     // One push, under the job's group, with the stream's figures.
+    let pushed_ref = pushed.clone();
     let pushed = pushed.lock().unwrap().clone();
     assert_eq!(pushed.len(), 1);
     assert_eq!(pushed[0].0, "/metrics/job/lifecycle_etl/lce_job/testbrand");
@@ -77,6 +78,22 @@ async fn stream_metrics_reach_the_manifest_and_the_pushgateway() {
     assert_eq!(sample(body, "lifecycle_etl_stream_requests", "profiles"), s.requests as f64);
     assert_eq!(sample(body, "lifecycle_etl_stream_throttles", "profiles"), s.throttles as f64);
     assert!(body.contains("lifecycle_etl_run_success{lce_job=\"testbrand\"} 1"), "{body}");
+
+    // A transform of what landed: each model's rows, bytes and build time, in both places.
+    let out = pipeline::execute(&job, &secrets(), Steps::Transform, &SyncSelection::default(), None).await.unwrap();
+    let m = &out.model_metrics["stg_klaviyo__profiles"];
+    assert!(m.rows == s.records && m.bytes > 0 && m.partitions == 1, "{m:?}");
+    let manifests = lifecycle_etl::manifest::run_manifests(&storage).await.unwrap();
+    let manifest = manifests.iter().find(|x| x.run_id == out.run_id).expect("the transform's manifest");
+    assert_eq!(&manifest.model_metrics["stg_klaviyo__profiles"], m);
+    let body = pushed_last(&pushed_ref);
+    let line =
+        format!("lifecycle_etl_model_bytes{{lce_job=\"testbrand\",model=\"stg_klaviyo__profiles\"}} {}", m.bytes);
+    assert!(body.lines().any(|l| l == line), "{line}");
+}
+
+fn pushed_last(pushed: &Pushed) -> String {
+    pushed.lock().unwrap().last().expect("a push").1.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,8 @@ pub struct Built {
     pub incremental: bool,
     /// Wall time of the build (set by the caller that timed it).
     pub duration_ms: u64,
+    /// Bytes of the new version's objects (one listing of the model's folder).
+    pub bytes: u64,
     /// Objects of the previous version the new one no longer names: deleted when the run ends,
     /// so `prev_<model>` stays readable until then.
     pub obsolete: Vec<String>,
@@ -154,8 +156,23 @@ pub async fn build(
     let body = serde_json::to_vec_pretty(&pointer).map_err(|e| Error::Internal(e.to_string()))?;
     storage.put(&format!("{dir}/_current.json"), body).await?;
     let keep: HashSet<&String> = pointer.files.iter().collect();
+    let bytes = storage
+        .list(&dir)
+        .await?
+        .iter()
+        .filter(|m| keep.contains(&storage.relative(&m.location)))
+        .map(|m| m.size)
+        .sum();
     let obsolete = previous.map(|p| p.files.into_iter().filter(|f| !keep.contains(f)).collect()).unwrap_or_default();
-    Ok(Built { rows, written, files: pointer.files.len(), incremental: dirty.is_some(), duration_ms: 0, obsolete })
+    Ok(Built {
+        rows,
+        written,
+        files: pointer.files.len(),
+        incremental: dirty.is_some(),
+        duration_ms: 0,
+        bytes,
+        obsolete,
+    })
 }
 
 /// `column` in the dirty set (NULL included when the set has it).
