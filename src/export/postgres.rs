@@ -31,19 +31,10 @@ pub const LOAD_SUFFIX: &str = "__load";
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1): longer names are silently truncated.
 const MAX_IDENT: usize = 63;
 
-/// The PostgreSQL type a contract type is loaded as.
+/// The PostgreSQL type a contract type is loaded as: the mapping `ddl --dialect postgres` prints,
+/// so an export and the DDL agree.
 pub fn pg_type(ty: ColumnType) -> &'static str {
-    match ty {
-        ColumnType::Utf8 => "text",
-        ColumnType::Int32 => "integer",
-        ColumnType::Int64 => "bigint",
-        ColumnType::Float64 => "double precision",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date32 => "date",
-        ColumnType::Timestamp => "timestamptz",
-        ColumnType::Decimal => "numeric(18,4)",
-        ColumnType::ListUtf8 => "text[]",
-    }
+    crate::bi::types::sql_type(crate::bi::types::Dialect::Postgres, ty)
 }
 
 /// Loads every table into `schema` (created when missing); returns rows per table.

@@ -18,6 +18,9 @@ use super::{PostscriptFakeConfig, vendor_error};
 use crate::fake::clock::FakeClock;
 use crate::fake::rate_limit::{Limit, RateLimiter};
 use crate::simulate::model::SimShop;
+// The events a webhook can subscribe to: the ones the receiver knows (both spellings of email
+// collection, apis.md 4.4 A).
+use crate::webhooks::event::POSTSCRIPT_TYPES as WEBHOOK_EVENTS;
 
 /// What the handlers share.
 pub struct App {
@@ -117,17 +120,6 @@ async fn one_sent_message(State(app): State<Arc<App>>, Path(id): Path<String>) -
         None => vendor_error(StatusCode::NOT_FOUND, None),
     }
 }
-
-/// The events a webhook can subscribe to: the create enum spells email collection
-/// `shop.shop.email_collected` (apis.md 4.4 A), and the plain spelling is accepted too.
-const WEBHOOK_EVENTS: &[&str] = &[
-    "shop.subscriber.opt_in",
-    "shop.subscriber.opt_out",
-    "shop.incoming_message",
-    "shop.email_collected",
-    "shop.shop.email_collected",
-    "shop.test",
-];
 
 async fn list_webhooks(State(app): State<Arc<App>>) -> Response {
     axum::Json(json!({ "webhooks": *app.webhooks.lock().expect("webhooks lock") })).into_response()
