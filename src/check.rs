@@ -55,7 +55,7 @@ pub async fn run(job: &Job, secrets: &Secrets, connect: bool) -> Result<Vec<Stri
         lines.push("source klaviyo: connected (GET /api/accounts)".into());
     }
     if connect && let Some(cfg) = &job.file.sources.shopify {
-        let store = crate::sources::shopify::connect(cfg, secrets).await?;
+        let store = crate::sources::shopify::connect(cfg, secrets, &job.file.run.retry).await?;
         let all_orders = store.scopes.iter().any(|s| s == crate::sources::shopify::READ_ALL_ORDERS);
         lines.push(format!(
             "source shopify: connected (API {}, shop timezone {}, currency {}, scopes {}){}",

@@ -89,11 +89,42 @@ pub struct RunConfig {
     /// A Prometheus Pushgateway (`http://host:9091`) the run's metrics are pushed to when it
     /// ends; they are always in the run manifest. Unset: no push.
     pub pushgateway_url: Option<String>,
+    /// `[run.retry]`: how requests to the sources' HTTP APIs are retried.
+    pub retry: RetryConfig,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { lock_ttl_seconds: 600, batch_rows: 50_000, transform_memory_mib: None, pushgateway_url: None }
+        Self {
+            lock_ttl_seconds: 600,
+            batch_rows: 50_000,
+            transform_memory_mib: None,
+            pushgateway_url: None,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// `[run.retry]`: retries of one HTTP request to a source. Server errors and broken connections
+/// back off exponentially with full jitter; throttles wait as long as the server's
+/// `Retry-After` says (backing off like errors without one) and count against their own
+/// budget, so a vendor throttling hard does not use up the retries meant for outages.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Retries after server errors (5xx, 408) and transport failures (resets, timeouts, bodies
+    /// cut off) before the stream fails.
+    pub max_retries: usize,
+    /// Retries after throttles (429, Shopify's `THROTTLED`) before the stream fails.
+    pub max_throttle_retries: usize,
+    /// First backoff; each further one doubles, up to `max_delay_ms`.
+    pub min_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { max_retries: 8, max_throttle_retries: 30, min_delay_ms: 250, max_delay_ms: 30_000 }
     }
 }
 

@@ -55,9 +55,10 @@ pub enum Error {
          wait for it to finish or for the lease to expire"
     )]
     LockHeld { job: String, holder_run_id: String, holder_host: String, acquired_at: String, expires_at: String },
-    /// Some streams failed while the others landed; each is listed.
-    #[error("{} stream(s) failed: {}", .0.len(), .0.join("; "))]
-    PartialFailure(Vec<String>),
+    /// Some streams failed while the others landed: which sources failed and which landed,
+    /// then each failure.
+    #[error("{summary}: {}", .failures.join("; "))]
+    PartialFailure { summary: String, failures: Vec<String> },
     /// The transform engine failed.
     #[error("transform, model {model}: {message}")]
     Transform { model: String, message: String },

@@ -706,7 +706,12 @@ pub(crate) fn http_error(source: &str, stream: &str, e: HttpError) -> Error {
     if e.is_auth() {
         return Error::Config { message: format!("source {source}, stream {stream}: {message}"), cause: None };
     }
-    Error::Source { source_name: source.into(), stream: stream.into(), message, cause: Some(Box::new(e)) }
+    // The message already shows `e`: the chain goes on from what is below it.
+    let cause: Option<Box<dyn std::error::Error + Send + Sync>> = match e {
+        HttpError::Transport { cause, .. } => Some(Box::new(cause)),
+        _ => None,
+    };
+    Error::Source { source_name: source.into(), stream: stream.into(), message, cause }
 }
 
 fn to_value(state: &StreamState) -> Value {

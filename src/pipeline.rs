@@ -163,9 +163,39 @@ async fn steps_inner(
     match sync_error {
         // Configuration errors keep their kind (exit 2 either way, but the message says what to fix).
         Some(mut errs) if errs.len() == 1 => Err(errs.remove(0)),
-        Some(errs) => Err(Error::PartialFailure(errs.iter().map(|e| crate::error::Chain(e).to_string()).collect())),
+        Some(errs) => Err(Error::PartialFailure {
+            summary: failure_summary(&outcome.streams, errs.len()),
+            failures: errs.iter().map(|e| crate::error::Chain(e).to_string()).collect(),
+        }),
         None => Ok(()),
     }
+}
+
+/// One line saying which sources failed (with their streams that did not land) and which
+/// landed, ahead of the failures themselves.
+fn failure_summary(streams: &BTreeMap<String, StreamSummary>, failures: usize) -> String {
+    let mut by_source: BTreeMap<&str, (Vec<&str>, usize)> = BTreeMap::new();
+    for (name, s) in streams {
+        let (source, stream) = name.split_once('.').unwrap_or((name.as_str(), ""));
+        let entry = by_source.entry(source).or_default();
+        entry.1 += 1;
+        if s.status != "ok" {
+            entry.0.push(stream);
+        }
+    }
+    let failed: Vec<String> = by_source
+        .iter()
+        .filter(|(_, (bad, _))| !bad.is_empty())
+        .map(|(source, (bad, all))| {
+            format!("source {source} failed ({} of {all} streams: {})", bad.len(), bad.join(", "))
+        })
+        .collect();
+    let landed: Vec<&str> = by_source.iter().filter(|(_, (bad, _))| bad.is_empty()).map(|(s, _)| *s).collect();
+    let mut line = if failed.is_empty() { format!("{failures} failure(s)") } else { failed.join("; ") };
+    if !landed.is_empty() {
+        line.push_str(&format!("; landed: {}", landed.join(", ")));
+    }
+    line
 }
 
 /// Syncs every selected stream; a failing stream fails alone and the others still land.
@@ -188,14 +218,14 @@ async fn sync_sources(
     }
 
     if let Some(cfg) = job.file.sources.klaviyo.as_ref().filter(|_| wanted(klaviyo::SOURCE)) {
-        let engine = klaviyo::engine(cfg, secrets)?;
+        let engine = klaviyo::engine(cfg, secrets)?.with_retry(job.file.run.retry);
         let specs = select_streams(klaviyo::SOURCE, klaviyo::STREAMS, &cfg.streams, selection.stream.as_deref())?;
         let streams = StreamsToSync::plain(klaviyo::SOURCE, &cfg.base_url, cfg.start_date, &cfg.streams);
         sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;
     }
     if let Some(cfg) = job.file.sources.shopify.as_ref().filter(|_| wanted(shopify::SOURCE)) {
         let specs = select_streams(shopify::SOURCE, shopify::STREAMS, &cfg.streams, selection.stream.as_deref())?;
-        match shopify::connect(cfg, secrets).await {
+        match shopify::connect(cfg, secrets, &job.file.run.retry).await {
             Ok(store) => {
                 let store = Arc::new(store);
                 let streams = StreamsToSync {
@@ -233,7 +263,7 @@ async fn sync_sources(
         if let (Some(_), Some(start_date)) = (&cfg.api_key_env, cfg.start_date)
             && !warehouse_stream
         {
-            let engine = postscript::engine(cfg, secrets)?;
+            let engine = postscript::engine(cfg, secrets)?.with_retry(job.file.run.retry);
             let specs = select_streams(postscript::SOURCE, postscript::STREAMS, &cfg.streams, only)?;
             let streams = StreamsToSync::plain(postscript::SOURCE, &cfg.base_url, start_date, &cfg.streams);
             sync_plain_source(ctx, &engine, &streams, &specs, &mut summaries, &mut failures).await;

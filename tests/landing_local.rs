@@ -95,7 +95,7 @@ async fn wrong_key_fails_fast_as_configuration_naming_the_source() {
     let text = lifecycle_etl::error::Chain(&err).to_string();
     assert!(text.contains("klaviyo") && text.contains("401"), "{text}");
     assert!(!text.contains("pk_wrong"), "the key must never be printed: {text}");
-    assert!(matches!(err, Error::Config { .. } | Error::PartialFailure(_)), "{err:?}");
+    assert!(matches!(err, Error::Config { .. } | Error::PartialFailure { .. }), "{err:?}");
     // Only the requests already in flight when the first 401 came back (up to 24 event windows
     // and the first page of each of the 8 other streams of the first wave), none of them
     // retried; without the stop, the 31 event windows and every other page would each knock.

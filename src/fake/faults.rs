@@ -4,6 +4,10 @@
 //! throttled", "the second page is garbage") while the server runs, so faults are queued
 //! rules on a shared handle rather than configuration: each rule fires a set number of times
 //! on requests whose path starts with its prefix, then disappears.
+//!
+//! A storm ([`Faults::storm`]) is the other mode: every request under its prefix draws its
+//! fault from seeded probabilities (throttles, server errors, resets, truncated bodies, latency
+//! spikes), for tests of a whole run against an unreliable vendor. Queued rules still fire first.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,6 +65,113 @@ struct Rule {
 struct State_ {
     rules: Vec<Rule>,
     latency: Vec<(String, Duration)>,
+    storm: Option<Storm>,
+}
+
+/// The probabilities of a storm, each drawn per request (a request gets at most one of
+/// throttle, server error, reset and truncation; a latency spike may come on top).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StormConfig {
+    pub seed: u64,
+    /// 429 with `Retry-After: retry_after_secs`.
+    pub throttle: f64,
+    pub retry_after_secs: u64,
+    /// 500, 502, 503, 504 or 524 in turn (502 and 524 as CDN HTML pages).
+    pub server_error: f64,
+    /// The connection closed before a response.
+    pub reset: f64,
+    /// A successful response cut off mid-body.
+    pub truncate: f64,
+    /// Probability and factor of a latency spike: the request waits `base_latency × factor`.
+    pub latency_spike: (f64, u32),
+    /// Latency of every request of the storm, unless [`Faults::set_latency`] set one for it.
+    pub base_latency: Duration,
+}
+
+impl Default for StormConfig {
+    /// No fault at all: set the probabilities wanted.
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            throttle: 0.0,
+            retry_after_secs: 1,
+            server_error: 0.0,
+            reset: 0.0,
+            truncate: 0.0,
+            latency_spike: (0.0, 1),
+            base_latency: Duration::ZERO,
+        }
+    }
+}
+
+/// What a storm served so far, per kind (a drawn truncation applies only to a successful
+/// response, and queued rules take precedence over a draw).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StormCounts {
+    /// Requests the storm drew for.
+    pub requests: u64,
+    pub throttles: u64,
+    pub server_errors: u64,
+    pub resets: u64,
+    pub truncations: u64,
+    pub latency_spikes: u64,
+}
+
+#[derive(Debug)]
+struct Storm {
+    prefix: String,
+    cfg: StormConfig,
+    rng: rand_chacha::ChaCha8Rng,
+    counts: StormCounts,
+}
+
+/// A storm's decision for one request: an optional fault (as a rule kind, so storms and queued
+/// rules are served by the same code) and its latency.
+struct Draw {
+    kind: Option<Kind>,
+    latency: Option<Duration>,
+}
+
+impl Storm {
+    fn draw(&mut self, base: Option<Duration>) -> Draw {
+        use rand::Rng;
+        const STATUSES: [u16; 5] = [500, 502, 503, 504, 524];
+        let c = &self.cfg;
+        let base = base.unwrap_or(c.base_latency);
+        self.counts.requests += 1;
+        let latency = if self.rng.random::<f64>() < c.latency_spike.0 {
+            self.counts.latency_spikes += 1;
+            Some(base * c.latency_spike.1)
+        } else {
+            Some(base).filter(|d| !d.is_zero())
+        };
+        let u = self.rng.random::<f64>();
+        let kind = if u < c.throttle {
+            Some(Kind::Throttle { retry_after_secs: c.retry_after_secs })
+        } else if u < c.throttle + c.server_error {
+            let status = STATUSES[self.rng.random_range(0..STATUSES.len())];
+            Some(Kind::Fail { status, html: matches!(status, 502 | 524) })
+        } else if u < c.throttle + c.server_error + c.reset {
+            Some(Kind::Reset)
+        } else if u < c.throttle + c.server_error + c.reset + c.truncate {
+            Some(Kind::Truncate)
+        } else {
+            None
+        };
+        Draw { kind, latency }
+    }
+
+    /// Counts a drawn fault when it is served.
+    fn served(&mut self, kind: &Kind) {
+        let c = &mut self.counts;
+        match kind {
+            Kind::Throttle { .. } => c.throttles += 1,
+            Kind::Fail { .. } => c.server_errors += 1,
+            Kind::Reset => c.resets += 1,
+            Kind::Truncate => c.truncations += 1,
+            _ => {}
+        }
+    }
 }
 
 /// The fault controls of one fake server; clones share state.
@@ -135,11 +246,23 @@ impl Faults {
         self.on("").duplicate_across_pages(n);
     }
 
-    /// Drops every queued rule and latency.
+    /// Every request from now on draws its fault from `cfg` (replacing any storm before);
+    /// [`Faults::clear`] ends it.
+    pub fn storm(&self, cfg: StormConfig) {
+        self.on("").storm(cfg);
+    }
+
+    /// What the current storm served so far (zeros without one).
+    pub fn storm_counts(&self) -> StormCounts {
+        self.lock().storm.as_ref().map(|s| s.counts).unwrap_or_default()
+    }
+
+    /// Drops every queued rule, latency and the storm.
     pub fn clear(&self) {
         let mut s = self.lock();
         s.rules.clear();
         s.latency.clear();
+        s.storm = None;
     }
 
     /// Queued rules that have not fired yet (a test can assert all its faults were hit).
@@ -157,15 +280,29 @@ impl Faults {
         }
     }
 
-    fn latency_for(&self, path: &str) -> Option<Duration> {
-        self.lock().latency.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, d)| *d)
+    /// The request's latency, and what a storm drew for it.
+    fn draw(&self, path: &str) -> Draw {
+        let mut s = self.lock();
+        let latency = s.latency.iter().find(|(p, _)| path.starts_with(p.as_str())).map(|(_, d)| *d);
+        match s.storm.as_mut().filter(|st| path.starts_with(st.prefix.as_str())) {
+            Some(storm) => storm.draw(latency),
+            None => Draw { kind: None, latency },
+        }
     }
 
-    /// Consumes the first matching rule that acts before the handler.
-    fn take_pre(&self, path: &str) -> Option<Kind> {
+    /// Consumes the first matching rule that acts before the handler; else the storm's draw
+    /// when it acts before the handler.
+    fn take_pre(&self, path: &str, drawn: &mut Option<Kind>) -> Option<Kind> {
         let mut s = self.lock();
-        let rule =
-            s.rules.iter_mut().find(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()) && r.kind.pre())?;
+        let Some(rule) =
+            s.rules.iter_mut().find(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()) && r.kind.pre())
+        else {
+            let kind = drawn.take_if(|k| k.pre())?;
+            if let Some(storm) = s.storm.as_mut() {
+                storm.served(&kind);
+            }
+            return Some(kind);
+        };
         rule.remaining -= 1;
         let kind = rule.kind.clone();
         s.rules.retain(|r| r.remaining > 0);
@@ -173,16 +310,20 @@ impl Faults {
     }
 
     /// Whether any rule may act on a successful response to `path` (its body is only read then).
-    fn wants_post(&self, path: &str) -> bool {
-        self.lock().rules.iter().any(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()) && !r.kind.pre())
+    fn wants_post(&self, path: &str, drawn: &Option<Kind>) -> bool {
+        drawn.is_some()
+            || self.lock().rules.iter().any(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()) && !r.kind.pre())
     }
 
     /// Decides what happens to a successful response: every matching malform rule counts it,
-    /// a duplicate rule may capture its last record, and the first rule due fires.
-    fn take_post(&self, path: &str, body: &Bytes, url: &str) -> Option<Post> {
+    /// a duplicate rule may capture its last record, and the first rule due fires; the storm's
+    /// draw (a truncation) applies when no rule fired.
+    fn take_post(&self, path: &str, body: &Bytes, url: &str, drawn: Option<Kind>) -> Option<Post> {
         let mut s = self.lock();
         let mut fired = None;
-        for r in s.rules.iter_mut().filter(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str())) {
+        let mut storm = drawn.map(|kind| Rule { prefix: String::new(), kind, remaining: 1 });
+        let queued = s.rules.iter_mut().filter(|r| r.remaining > 0 && path.starts_with(r.prefix.as_str()));
+        for r in queued.chain(storm.iter_mut()) {
             match &mut r.kind {
                 Kind::Malform { skip } if *skip > 0 => *skip -= 1,
                 Kind::Malform { .. } if fired.is_none() => {
@@ -213,6 +354,9 @@ impl Faults {
             }
         }
         s.rules.retain(|r| r.remaining > 0);
+        if let (Some(rule), Some(st)) = (storm.filter(|r| r.remaining == 0), s.storm.as_mut()) {
+            st.served(&rule.kind);
+        }
         fired
     }
 }
@@ -291,6 +435,14 @@ impl FaultScope<'_> {
         self.faults.push(&self.prefix, Kind::Duplicate { carried: None }, n);
     }
 
+    /// A storm on this prefix only (see [`Faults::storm`]).
+    pub fn storm(&self, cfg: StormConfig) {
+        use rand::SeedableRng;
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+        self.faults.lock().storm =
+            Some(Storm { prefix: self.prefix.clone(), cfg, rng, counts: StormCounts::default() });
+    }
+
     pub fn set_latency(&self, latency: Option<Duration>) {
         let mut s = self.faults.lock();
         s.latency.retain(|(p, _)| *p != self.prefix);
@@ -321,10 +473,11 @@ pub(crate) async fn layer(State(fl): State<FaultLayer>, req: Request, next: Next
     let path = req.uri().path().to_string();
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let url = format!("http://{host}{}", req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or(&path));
-    if let Some(d) = faults.latency_for(&path) {
+    let Draw { kind: mut drawn, latency } = faults.draw(&path);
+    if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
-    let early = match faults.take_pre(&path) {
+    let early = match faults.take_pre(&path, &mut drawn) {
         Some(Kind::Throttle { retry_after_secs }) => {
             Some((fl.vendor_error)(StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs)))
         }
@@ -349,14 +502,14 @@ pub(crate) async fn layer(State(fl): State<FaultLayer>, req: Request, next: Next
         return resp;
     }
     let resp = next.run(req).await;
-    if !resp.status().is_success() || !faults.wants_post(&path) {
+    if !resp.status().is_success() || !faults.wants_post(&path, &drawn) {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let Some(post) = faults.take_post(&path, &bytes, &url) else {
+    let Some(post) = faults.take_post(&path, &bytes, &url, drawn) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
     let half = bytes.slice(..bytes.len() / 2);

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::Retryable;
+use backon::BackoffBuilder;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::gate::Gate;
 use super::rate_limit::{Pacer, RateBucket};
 use super::retry::{self, HttpError};
+use crate::config::RetryConfig;
 use crate::error::Disposition;
 
 /// How a source authenticates. Values are marked sensitive so they never print.
@@ -89,6 +90,7 @@ pub struct HttpEngine {
     overrides: HashMap<String, (u32, u32)>,
     /// The source's own admission control (Shopify's cost points), if any.
     gate: Option<Arc<dyn Gate>>,
+    retry: RetryConfig,
     /// `Content-Type` of JSON bodies: JSON:API for Klaviyo, plain JSON for GraphQL.
     content_type: &'static str,
 }
@@ -131,7 +133,18 @@ impl HttpEngine {
             overrides: HashMap::new(),
             gate: None,
             content_type: "application/vnd.api+json",
+            retry: RetryConfig::default(),
         })
+    }
+
+    /// Replaces the default retry budgets and delays (`[run.retry]`).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry
     }
 
     /// Adds a source's admission control (see [`Gate`]).
@@ -204,26 +217,31 @@ impl HttpEngine {
             if let Some(gate) = &self.gate {
                 gate.inspect(body, &page)?;
             }
-            Ok(page)
+            Ok::<_, HttpError>(page)
         };
-        attempt
-            .retry(retry::backoff())
-            .sleep(tokio::time::sleep)
-            .when(|e: &HttpError| e.disposition() == Disposition::Retry)
-            .adjust(|e: &HttpError, dur| match (e.retry_after(), dur) {
-                // The server knows when capacity returns; keep our attempt budget though.
-                (Some(after), Some(_)) => Some(after),
-                (_, dur) => dur,
-            })
-            .notify(|e: &HttpError, wait: Duration| {
-                let throttled = e.is_throttle();
-                self.count(|c| {
-                    c.retries += 1;
-                    c.throttles += u64::from(throttled);
-                });
-                tracing::warn!(source = self.source, error = %e, wait_ms = wait.as_millis() as u64, "Retrying request.");
-            })
-            .await
+        // Errors and throttles draw on separate budgets: a vendor throttling hard is not down.
+        let mut errors = retry::backoff(&self.retry).build();
+        let mut throttles =
+            retry::backoff(&RetryConfig { max_retries: self.retry.max_throttle_retries, ..self.retry }).build();
+        loop {
+            let e = match attempt().await {
+                Ok(page) => return Ok(page),
+                Err(e) => e,
+            };
+            if e.disposition() != Disposition::Retry {
+                return Err(e);
+            }
+            let throttled = e.is_throttle();
+            let backoff = if throttled { throttles.next() } else { errors.next() };
+            // The server knows when capacity returns; the budget still counts the wait.
+            let Some(wait) = backoff.map(|d| e.retry_after().unwrap_or(d)) else { return Err(e) };
+            self.count(|c| {
+                c.retries += 1;
+                c.throttles += u64::from(throttled);
+            });
+            tracing::warn!(source = self.source, error = %e, wait_ms = wait.as_millis() as u64, "Retrying request.");
+            tokio::time::sleep(wait).await;
+        }
     }
 
     async fn send_once(&self, url: &str, body: Option<&Value>) -> Result<Page, HttpError> {

@@ -11,13 +11,12 @@ use std::time::Duration;
 use backon::ExponentialBuilder;
 use reqwest::StatusCode;
 
+use crate::config::RetryConfig;
 use crate::error::Disposition;
 
 /// A `Retry-After` longer than this is a quota, not a throttle: fail the stream and resume next
 /// night rather than sleep for hours inside a CronJob.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
-/// Attempts after the first.
-pub const MAX_RETRIES: usize = 8;
 
 /// One failed request.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +73,13 @@ impl HttpError {
     }
 }
 
-/// The shared backoff: exponential from 250 ms, capped at 30 s, full jitter.
-pub fn backoff() -> ExponentialBuilder {
+/// The backoff after errors: exponential from `min_delay_ms`, capped at `max_delay_ms`, full
+/// jitter, at most `max_retries` times (defaults: 250 ms, 30 s, 8).
+pub fn backoff(cfg: &RetryConfig) -> ExponentialBuilder {
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(30))
-        .with_max_times(MAX_RETRIES)
+        .with_min_delay(Duration::from_millis(cfg.min_delay_ms))
+        .with_max_delay(Duration::from_millis(cfg.max_delay_ms.max(cfg.min_delay_ms)))
+        .with_max_times(cfg.max_retries)
         .with_jitter()
 }
 

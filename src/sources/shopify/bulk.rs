@@ -22,6 +22,15 @@ use crate::error::{Error, Result};
 use crate::extract::{RecordSink, http_error};
 use crate::http::HttpEngine;
 
+/// How far a download has read, kept across its retries.
+struct Read {
+    folder: Folder,
+    /// Lines already folded (a retry skips them).
+    lines: usize,
+    /// Lines quarantined.
+    bad: usize,
+}
+
 /// How an operation ended.
 #[derive(Debug)]
 enum Finished {
@@ -207,29 +216,61 @@ impl BulkRunner {
     }
 
     /// Streams the JSONL file, folding children into their parents and landing each record
-    /// once its last child has been read.
+    /// once its last child has been read. A download that fails or breaks off is retried like
+    /// any request; the retry skips the lines already read, so nothing lands twice.
     async fn download_into(&self, kind: Kind, url: &str, sink: &mut RecordSink<'_, '_>) -> Result<()> {
+        use backon::BackoffBuilder;
         let stream = kind.stream();
-        let mut resp = self
-            .download
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| source_error(stream, format!("bulk result download failed: {e}")))?;
-        sink.count_request();
-        if !resp.status().is_success() {
+        let mut read = Read { folder: Folder::new(kind), lines: 0, bad: 0 };
+        let mut backoff = crate::http::retry::backoff(self.engine.retry_config()).build();
+        loop {
+            match self.download_once(url, &mut read, sink).await? {
+                None => break,
+                Some(why) => {
+                    let Some(wait) = backoff.next() else { return Err(source_error(stream, why)) };
+                    tracing::warn!(source = SOURCE, stream, error = %why, wait_ms = wait.as_millis() as u64, "Retrying the bulk result download.");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        if let Some(record) = read.folder.finish() {
+            self.land(kind, record, url, sink).await?;
+        }
+        if read.bad > 0 {
             return Err(source_error(
                 stream,
-                format!("bulk result download answered HTTP {} (an expired URL answers 403)", resp.status()),
+                format!("{} bulk line(s) could not be read and were quarantined", read.bad),
             ));
         }
-        let mut folder = Folder::new(kind);
+        Ok(())
+    }
+
+    /// One attempt at the download, from the first line `read` has not seen; `Some(why)` when
+    /// it failed in a way a retry may fix.
+    async fn download_once(&self, url: &str, read: &mut Read, sink: &mut RecordSink<'_, '_>) -> Result<Option<String>> {
+        let stream = read.folder.kind.stream();
+        let mut resp = match self.download.get(url).send().await {
+            Ok(resp) => resp,
+            Err(e) => return Ok(Some(format!("bulk result download failed: {e}"))),
+        };
+        sink.count_request();
+        let status = resp.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(Some(format!("bulk result download answered HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(source_error(
+                stream,
+                format!("bulk result download answered HTTP {status} (an expired URL answers 403)"),
+            ));
+        }
         let mut buf: Vec<u8> = Vec::new();
-        let mut bad = 0usize;
         let mut line_no = 0usize;
         loop {
-            let chunk =
-                resp.chunk().await.map_err(|e| source_error(stream, format!("bulk result download broke: {e}")))?;
+            let chunk = match resp.chunk().await {
+                Ok(chunk) => chunk,
+                Err(e) => return Ok(Some(format!("bulk result download broke: {e}"))),
+            };
             let end = chunk.is_none();
             if let Some(chunk) = &chunk {
                 buf.extend_from_slice(chunk);
@@ -237,26 +278,23 @@ impl BulkRunner {
             let mut start = 0;
             while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n').map(|p| p + start) {
                 line_no += 1;
-                bad += self.fold_line(&mut folder, &buf[start..pos], url, line_no, sink).await?;
+                if line_no > read.lines {
+                    read.bad += self.fold_line(&mut read.folder, &buf[start..pos], url, line_no, sink).await?;
+                    read.lines = line_no;
+                }
                 start = pos + 1;
             }
             buf.drain(..start);
             if end {
-                if !buf.iter().all(u8::is_ascii_whitespace) {
+                if !buf.iter().all(u8::is_ascii_whitespace) && line_no + 1 > read.lines {
                     line_no += 1;
                     let rest = std::mem::take(&mut buf);
-                    bad += self.fold_line(&mut folder, &rest, url, line_no, sink).await?;
+                    read.bad += self.fold_line(&mut read.folder, &rest, url, line_no, sink).await?;
+                    read.lines = line_no;
                 }
-                break;
+                return Ok(None);
             }
         }
-        if let Some(record) = folder.finish() {
-            self.land(kind, record, url, sink).await?;
-        }
-        if bad > 0 {
-            return Err(source_error(stream, format!("{bad} bulk line(s) could not be read and were quarantined")));
-        }
-        Ok(())
     }
 
     /// Folds one line; returns 1 when it was quarantined.

@@ -20,7 +20,7 @@ use backon::Retryable;
 use reqwest::header::HeaderName;
 use serde_json::{Value, json};
 
-use crate::config::{Secrets, ShopifyConfig};
+use crate::config::{RetryConfig, Secrets, ShopifyConfig};
 use crate::error::{Error, Result};
 use crate::extract::WindowReader;
 use crate::http::{Auth, HttpEngine, RateBucket};
@@ -64,9 +64,9 @@ impl Shopify {
 }
 
 /// Mints or reads the token, builds the engine, and reads the shop and the token's scopes.
-pub async fn connect(cfg: &ShopifyConfig, secrets: &Secrets) -> Result<Shopify> {
+pub async fn connect(cfg: &ShopifyConfig, secrets: &Secrets, retry: &RetryConfig) -> Result<Shopify> {
     let base = cfg.base_url.trim_end_matches('/');
-    let token = access_token(cfg, secrets, base).await?;
+    let token = access_token(cfg, secrets, base, retry).await?;
     let gate = Arc::new(cost::CostGate::new());
     let engine = HttpEngine::new(
         SOURCE,
@@ -75,7 +75,8 @@ pub async fn connect(cfg: &ShopifyConfig, secrets: &Secrets) -> Result<Shopify> 
     )
     .map_err(Error::config)?
     .with_content_type("application/json")
-    .with_gate(gate.clone());
+    .with_gate(gate.clone())
+    .with_retry(*retry);
     let api_root = format!("{base}/admin/api/{}", cfg.api_version);
     let url = format!("{api_root}/graphql.json");
     let doc = engine
@@ -111,7 +112,7 @@ pub async fn connect(cfg: &ShopifyConfig, secrets: &Secrets) -> Result<Shopify> 
 
 /// The configured permanent token, or a fresh one from the client-credentials grant (such
 /// tokens expire after about a day, so every run mints its own).
-async fn access_token(cfg: &ShopifyConfig, secrets: &Secrets, base: &str) -> Result<String> {
+async fn access_token(cfg: &ShopifyConfig, secrets: &Secrets, base: &str, retry: &RetryConfig) -> Result<String> {
     if let Some(var) = &cfg.access_token_env {
         return secrets.get("sources.shopify.access_token_env", var);
     }
@@ -138,7 +139,7 @@ async fn access_token(cfg: &ShopifyConfig, secrets: &Secrets, base: &str) -> Res
         Ok(resp)
     };
     let resp = send
-        .retry(crate::http::retry::backoff().with_max_times(3))
+        .retry(crate::http::retry::backoff(retry))
         .when(|e: &reqwest::Error| e.is_connect() || e.is_timeout() || e.is_status())
         .await
         .map_err(|e| Error::config_with(format!("source {SOURCE}: cannot reach the token endpoint {url}"), e))?;
