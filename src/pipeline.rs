@@ -164,7 +164,7 @@ async fn steps_inner(
         // Configuration errors keep their kind (exit 2 either way, but the message says what to fix).
         Some(mut errs) if errs.len() == 1 => Err(errs.remove(0)),
         Some(errs) => Err(Error::PartialFailure {
-            summary: failure_summary(&outcome.streams, errs.len()),
+            summary: failure_summary(&outcome.streams, &errs),
             failures: errs.iter().map(|e| crate::error::Chain(e).to_string()).collect(),
         }),
         None => Ok(()),
@@ -173,7 +173,7 @@ async fn steps_inner(
 
 /// One line saying which sources failed (with their streams that did not land) and which
 /// landed, ahead of the failures themselves.
-fn failure_summary(streams: &BTreeMap<String, StreamSummary>, failures: usize) -> String {
+fn failure_summary(streams: &BTreeMap<String, StreamSummary>, failures: &[Error]) -> String {
     let mut by_source: BTreeMap<&str, (Vec<&str>, usize)> = BTreeMap::new();
     for (name, s) in streams {
         let (source, stream) = name.split_once('.').unwrap_or((name.as_str(), ""));
@@ -181,6 +181,16 @@ fn failure_summary(streams: &BTreeMap<String, StreamSummary>, failures: usize) -
         entry.1 += 1;
         if s.status != "ok" {
             entry.0.push(stream);
+        }
+    }
+    // A source can fail before it has streams (Shopify's store unreachable).
+    for e in failures {
+        if let Error::Source { source_name, stream, .. } = e {
+            let entry = by_source.entry(source_name).or_default();
+            if !entry.0.contains(&stream.as_str()) {
+                entry.0.push(stream);
+                entry.1 += 1;
+            }
         }
     }
     let failed: Vec<String> = by_source
@@ -191,7 +201,7 @@ fn failure_summary(streams: &BTreeMap<String, StreamSummary>, failures: usize) -
         })
         .collect();
     let landed: Vec<&str> = by_source.iter().filter(|(_, (bad, _))| bad.is_empty()).map(|(s, _)| *s).collect();
-    let mut line = if failed.is_empty() { format!("{failures} failure(s)") } else { failed.join("; ") };
+    let mut line = if failed.is_empty() { format!("{} failure(s)", failures.len()) } else { failed.join("; ") };
     if !landed.is_empty() {
         line.push_str(&format!("; landed: {}", landed.join(", ")));
     }

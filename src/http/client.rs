@@ -90,6 +90,7 @@ pub struct HttpEngine {
     overrides: HashMap<String, (u32, u32)>,
     /// The source's own admission control (Shopify's cost points), if any.
     gate: Option<Arc<dyn Gate>>,
+    /// Budgets and delays of retries (`[run.retry]`).
     retry: RetryConfig,
     /// `Content-Type` of JSON bodies: JSON:API for Klaviyo, plain JSON for GraphQL.
     content_type: &'static str,
