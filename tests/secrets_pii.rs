@@ -6,7 +6,8 @@
 //! saw. Raw landing keeps whole records and the restricted dimension is the one place meant for
 //! plain contacts (DECISIONS D12, D28): the same scan must find them there, which proves it can.
 //!
-//! Run time: about 70 s in a debug build (2 cores), most of it the transform.
+//! Run time: about 2 minutes in a debug build (116-134 s measured on 2 cores shared with other
+//! builds), most of it the run's transform.
 
 mod common;
 

@@ -4,7 +4,8 @@
 //! with exit 2 and a message naming it, its state untouched, while the other source lands all.
 //!
 //! The job's retry delays are small (`[run.retry]`) and the storm's 429s say `Retry-After: 0`,
-//! so the storms cost seconds. Run time: about 50 s for the file in a debug build (2 cores).
+//! so the storms cost seconds. Run time: 21-25 s for the file in a debug build (measured on 2
+//! cores shared with other builds).
 
 mod common;
 
