@@ -209,7 +209,7 @@ view: fct_flow_contribution {
 
   dimension: lift_reason {
     type: string
-    description: "Why the grade is below A/B or the estimate is NULL. platform_not_modeled: an Attentive journey or Postscript automation, whose entries the lift model cannot rebuild yet (its trigger rules read Klaviyo's events; DECISIONS D39)."
+    description: "Why the grade is below A/B or the estimate is NULL."
     sql: ${TABLE}.lift_reason ;;
   }
 

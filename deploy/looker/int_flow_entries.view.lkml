@@ -36,7 +36,7 @@ view: int_flow_entries {
 
   dimension: platform_profile_id {
     type: string
-    description: "The triggering profile."
+    description: "The triggering profile: the Klaviyo profile; for an Attentive journey or a Postscript automation the person's subscriber id on that platform, or person:<person_key> when the platform never knew the person."
     sql: ${TABLE}.platform_profile_id ;;
   }
 
@@ -65,7 +65,7 @@ view: int_flow_entries {
 
   dimension: trigger_source {
     type: string
-    description: "klaviyo:<metric name> of the trigger event."
+    description: "klaviyo:<metric name> of the trigger event; attentive:opt_in or postscript:opt_in for those platforms' welcome journeys (their first opt-in)."
     sql: ${TABLE}.trigger_source ;;
   }
 
@@ -113,7 +113,7 @@ view: int_flow_entries {
 
   dimension: reachable_sms {
     type: yesno
-    description: "SMS-subscribed interval of the profile covers entry_at."
+    description: "SMS-subscribed interval of the profile covers entry_at; for an Attentive or Postscript flow, an SMS-subscribed interval of one of the person's subscriber ids on that platform (no checkout grace: an entrant who opted in within 10 minutes after the triggering order has no arm)."
     sql: ${TABLE}.reachable_sms ;;
   }
 

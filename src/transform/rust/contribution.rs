@@ -450,12 +450,6 @@ fn estimate(l: &Loaded, flow: &Flow, row: &mut Row, set: Vec<PeriodEntry>, holdo
         row.reason = Some(if flow.flow_type == "unclassified" { "unclassified_flow" } else { "not_a_revenue_flow" });
         return;
     }
-    if flow.platform != "klaviyo" {
-        // The trigger rules read Klaviyo's events and profiles; Attentive journeys and Postscript
-        // automations have last-click and platform-reported revenue, no modeled lift yet (D39).
-        row.reason = Some("platform_not_modeled");
-        return;
-    }
     if set.is_empty() {
         row.reason = Some("no_closed_entries");
         return;

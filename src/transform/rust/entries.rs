@@ -36,6 +36,14 @@
 //! (`natural_unreachable`). Per-channel arms are derived downstream from `reachable_email`,
 //! `reachable_sms` and `held_out`.
 //!
+//! Attentive journeys and Postscript automations (module [`sms`]) use their flow type's trigger
+//! rule, except `welcome`, which the platform's first opt-in of the person triggers. Their SMS
+//! reachability is the platform's consent of the person at entry, with no checkout grace: the
+//! platforms' journeys see the subscribers of the moment the order arrives, and an entrant whose
+//! checkout opt-in lands just after the order has no arm (welcomed instead, not a control). The
+//! entry names the person's subscriber id on that platform, `person:<person_key>` when the
+//! platform never knew them, and `<platform>:opt_in` as the welcome trigger source.
+//!
 //! Outcomes: the person's qualifying orders (net revenue, gross margin, contribution margin before
 //! messaging cost, from `fct_orders`) in `[entry_at, entry_at + H)`, the triggering order excluded;
 //! the durability window `2H`; the placebo window `[entry_at − 30 d, entry_at)`.
@@ -58,6 +66,8 @@ use futures::future::BoxFuture;
 use md5::{Digest, Md5};
 
 use super::columns::{self, boolean, for_each_batch, int, micros, money, opt_str, query, text};
+
+mod sms;
 
 /// Version of this implementation (models.md 1.6).
 pub const MODEL_VERSION: &str = "1.0.0";
@@ -85,8 +95,9 @@ const DELAYED_ENTRY: &[&str] = &["cross_sell", "replenishment", "winback"];
 
 const FLOWS_SQL: &str = "\
 select flow_key, flow_id, flow_type, channels, window_days, entry_delay_hours, exits_on_order, holdout_pct,
-       holdout_assignment, holdout_start_date, holdout_end_date, live_from, live_until
-from int_flows where is_revenue_flow and window_days is not null and platform = 'klaviyo' order by flow_key";
+       holdout_assignment, holdout_start_date, holdout_end_date, live_from, live_until, platform
+from int_flows where is_revenue_flow and window_days is not null
+  and platform in ('klaviyo', 'attentive', 'postscript') order by flow_key";
 
 const EVENTS_SQL: &str = "\
 select e.profile_id, m.metric_name, t.event_type, t.channel, e.occurred_at, e.value_amount, e.source_event_id, e.flow_id
@@ -162,6 +173,7 @@ impl Interner {
 #[derive(Debug, Clone)]
 struct Flow {
     key: String,
+    platform: String,
     id: String,
     flow_type: String,
     channels: Vec<String>,
@@ -207,6 +219,8 @@ struct Data {
     suppressed_from: HashMap<String, i64>,
     /// The earliest landed event or order: a launch before this plus 31 days is not a change.
     data_start: i64,
+    /// The SMS platforms' subscribers, consent and sends, by platform.
+    sms: HashMap<String, sms::Platform>,
 }
 
 fn exec(msg: String) -> DataFusionError {
@@ -230,7 +244,7 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
     };
     let mut flows = Vec::new();
     for b in query(ctx, FLOWS_SQL).await? {
-        let t: Vec<StringArray> = [0, 1, 2, 3, 8].iter().map(|i| text(&b, *i)).collect::<Result<_>>()?;
+        let t: Vec<StringArray> = [0, 1, 2, 3, 8, 13].iter().map(|i| text(&b, *i)).collect::<Result<_>>()?;
         let (window, delay, pct) = (int(&b, 4)?, int(&b, 5)?, int(&b, 7)?);
         let exits = boolean(&b, 6)?;
         let (start, end) = (columns::days(&b, 9)?, columns::days(&b, 10)?);
@@ -246,6 +260,7 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
             });
             flows.push(Flow {
                 key: t[0].value(r).to_string(),
+                platform: t[5].value(r).to_string(),
                 id: t[1].value(r).to_string(),
                 flow_type: t[2].value(r).to_string(),
                 channels: t[3].value(r).split('|').filter(|c| !c.is_empty()).map(String::from).collect(),
@@ -416,6 +431,7 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
         }
         None => latest_order.min(latest_event),
     };
+    let sms = sms::load(ctx, flows.iter().any(|f| sms::PLATFORMS.contains(&f.platform.as_str()))).await?;
     Ok(Data {
         tz,
         cutoff,
@@ -431,12 +447,30 @@ async fn load(ctx: &SessionContext) -> Result<Data> {
         buckets,
         suppressed_from,
         data_start,
+        sms,
     })
 }
 
 /// The trigger candidates of `flow` over every profile's events.
 fn candidates(d: &Data, flow: &Flow) -> Vec<Candidate> {
     let mut out = Vec::new();
+    if let Some(p) = d.sms.get(&flow.platform)
+        && flow.flow_type == "welcome"
+    {
+        // An SMS platform's welcome journey listens to its own opt-ins, checkout ones included.
+        for (person, profile, at) in p.opt_ins() {
+            out.push(Candidate {
+                profile,
+                person: person.clone(),
+                trigger_at: at,
+                source: format!("{}:opt_in", flow.platform),
+                value: None,
+                trigger_order: None,
+            });
+        }
+        out.sort_by(|a, b| (&a.person, a.trigger_at).cmp(&(&b.person, b.trigger_at)));
+        return out;
+    }
     for (profile, evs) in &d.events {
         let Some(person) = d.person_of.get(profile) else { continue };
         let push = |out: &mut Vec<Candidate>, e: &Event, source: String, value: Option<i128>| {
@@ -602,7 +636,19 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
     let reach_at =
         if c.trigger_order.is_some() { entry_at.max(c.trigger_at + CHECKOUT_CONSENT_GRACE) } else { entry_at };
     let reach = |ch: &str| reachable(d, &c.profile, ch, reach_at);
-    let (reachable_email, reachable_sms) = (reach("email"), reach("sms"));
+    let sms_platform = d.sms.get(&flow.platform);
+    // An SMS platform's flow can text whom that platform may text; email stays Klaviyo's reach
+    // (the stratum's other channel).
+    let (reachable_email, reachable_sms) = match sms_platform {
+        Some(p) => (reach("email"), p.reachable(&c.person, entry_at)),
+        None => (reach("email"), reach("sms")),
+    };
+    // The SMS platforms' journeys trigger for whoever subscribes when the order arrives: a
+    // checkout opt-in lands seconds later and is welcomed instead. Such an entrant is neither
+    // texted by this flow nor an unreachable control.
+    let checkout_opt_in = sms_platform.is_some_and(|p| {
+        c.trigger_order.is_some() && !reachable_sms && p.reachable(&c.person, c.trigger_at + CHECKOUT_CONSENT_GRACE)
+    });
     let on = |ch: &str| {
         if ch == "email" {
             reachable_email
@@ -631,7 +677,7 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
         held_out = bucket.is_some_and(|b| b < *pct);
     }
     let (arm, control_source) = match (holdout_active, reachable_this, held_out) {
-        _ if !live => (None, None),
+        _ if !live || checkout_opt_in => (None, None),
         (true, false, _) => (None, None),
         (true, true, true) => (Some("C"), Some("random_holdout")),
         (true, true, false) => (Some("T"), None),
@@ -674,15 +720,20 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
         _ => None,
     };
     let evs = d.events.get(&c.profile).map(Vec::as_slice).unwrap_or_default();
-    let first_delivered = evs
-        .iter()
-        .find(|e| {
-            e.kind.as_deref() == Some("delivered")
-                && e.flow_id.as_deref() == Some(flow.id.as_str())
-                && e.at >= entry_at
-                && e.at < entry_at + flow.window
-        })
-        .map(|e| e.at);
+    let first_delivered = match sms_platform {
+        // Neither SMS platform lands a delivery record apart from the send (D39).
+        Some(p) => p.first_send(&flow.id, &c.person, entry_at, entry_at + flow.window),
+        None => evs
+            .iter()
+            .find(|e| {
+                e.kind.as_deref() == Some("delivered")
+                    && e.flow_id.as_deref() == Some(flow.id.as_str())
+                    && e.at >= entry_at
+                    && e.at < entry_at + flow.window
+            })
+            .map(|e| e.at),
+    };
+
     Row {
         flow: fi,
         entry_at,
@@ -706,7 +757,10 @@ fn entry_row(d: &Data, fi: usize, flow: &Flow, c: Candidate, live: bool) -> Row 
         y_2h: sum(entry_at, entry_at + 2 * flow.window),
         y_pre: sum(entry_at - 30 * DAY, entry_at),
         first_delivered,
-        c,
+        c: match sms_platform {
+            Some(p) => Candidate { profile: p.profile_of(&c.person), ..c },
+            None => c,
+        },
     }
 }
 
