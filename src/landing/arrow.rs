@@ -144,6 +144,16 @@ impl BatchBuilder {
         }
     }
 
+    /// A record's id as the contract reads it (for naming a record that cannot be typed).
+    pub fn record_id(&self, record: &Value) -> Option<String> {
+        let path = self.contract.columns[self.id_column?].path.as_deref()?;
+        match record.pointer(path)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
     /// Rows buffered since the last [`BatchBuilder::finish`].
     pub fn len(&self) -> usize {
         self.rows
@@ -225,6 +235,11 @@ impl BatchBuilder {
     }
 }
 
+/// 2099-12-31T23:59:59.999999Z. Timestamps after it (sentinels like 9999-12-31 included) or
+/// before 1970 are vendor bugs: the transform's nanosecond timestamps end in 2262, and its
+/// calendars would span the centuries between (DECISIONS D42).
+const MAX_TIMESTAMP_MICROS: i64 = 4_102_444_799_999_999;
+
 fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
     if v.is_null() {
         return Ok(Cell::Null);
@@ -267,7 +282,11 @@ fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
             Cell::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
         }
         ColumnType::Timestamp => {
-            Cell::Micros(parse_timestamp(v).ok_or_else(|| wrong("an ISO-8601 timestamp or epoch seconds"))?)
+            let t = parse_timestamp(v).ok_or_else(|| wrong("an ISO-8601 timestamp or epoch seconds"))?;
+            if !(0..=MAX_TIMESTAMP_MICROS).contains(&t) {
+                return Err(format!("{} is outside 1970-01-01 ..= 2099-12-31 (DECISIONS D42)", describe(v)));
+            }
+            Cell::Micros(t)
         }
         ColumnType::Decimal => Cell::Dec(parse_decimal(v).ok_or_else(|| wrong("a decimal amount"))?),
         ColumnType::ListUtf8 => match v {
@@ -426,5 +445,24 @@ mod tests {
         assert_eq!(parse_timestamp(&json!("1970-01-01T00:00:01")), Some(1_000_000));
         assert_eq!(parse_timestamp(&json!("1970-01-01T01:00:01+01:00")), Some(1_000_000));
         assert_eq!(parse_timestamp(&json!(true)), None);
+    }
+
+    #[test]
+    fn timestamps_outside_1970_to_2099_are_refused() {
+        let mut b = builder();
+        b.push(&event("e1", json!("2099-12-31T23:59:59.999999Z"), json!(1)), None).unwrap();
+        b.push(&event("e2", json!(0), json!(1)), None).unwrap();
+        let outside = [
+            ("e3", json!("1969-12-31T23:59:59Z")),
+            ("e4", json!(4_102_444_800i64)),
+            ("e5", json!(-1)),
+            ("e6", json!("9999-12-31T23:59:59Z")),
+        ];
+        for (id, t) in outside {
+            let err = b.push(&event(id, t, json!(1)), None).unwrap_err();
+            assert_eq!((err.record_id.as_deref(), err.field.as_str()), (Some(id), "datetime"));
+            assert!(err.message.contains("outside 1970-01-01"), "{err}");
+        }
+        assert_eq!(b.len(), 2);
     }
 }

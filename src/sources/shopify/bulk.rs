@@ -227,6 +227,9 @@ impl BulkRunner {
         let mut buf: Vec<u8> = Vec::new();
         let mut bad = 0usize;
         let mut line_no = 0usize;
+        // Set from the first line that is not UTF-8 on: records landed after it are checked for
+        // the U+FFFD its bytes became (the record holding them may be folded lines later).
+        let mut lossy = false;
         loop {
             let chunk =
                 resp.chunk().await.map_err(|e| source_error(stream, format!("bulk result download broke: {e}")))?;
@@ -237,7 +240,7 @@ impl BulkRunner {
             let mut start = 0;
             while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n').map(|p| p + start) {
                 line_no += 1;
-                bad += self.fold_line(&mut folder, &buf[start..pos], url, line_no, sink).await?;
+                bad += self.fold_line(&mut folder, &buf[start..pos], url, line_no, &mut lossy, sink).await?;
                 start = pos + 1;
             }
             buf.drain(..start);
@@ -245,13 +248,13 @@ impl BulkRunner {
                 if !buf.iter().all(u8::is_ascii_whitespace) {
                     line_no += 1;
                     let rest = std::mem::take(&mut buf);
-                    bad += self.fold_line(&mut folder, &rest, url, line_no, sink).await?;
+                    bad += self.fold_line(&mut folder, &rest, url, line_no, &mut lossy, sink).await?;
                 }
                 break;
             }
         }
         if let Some(record) = folder.finish() {
-            self.land(kind, record, url, sink).await?;
+            self.land(kind, record, url, lossy, sink).await?;
         }
         if bad > 0 {
             return Err(source_error(stream, format!("{bad} bulk line(s) could not be read and were quarantined")));
@@ -266,15 +269,22 @@ impl BulkRunner {
         line: &[u8],
         url: &str,
         line_no: usize,
+        lossy: &mut bool,
         sink: &mut RecordSink<'_, '_>,
     ) -> Result<usize> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(0);
         }
         let origin = format!("{url}#line={line_no}");
-        let parsed = serde_json::from_slice::<Value>(line).map_err(|e| e.to_string()).and_then(|v| folder.line(v));
+        let decoded = crate::extract::decode_lossy(line);
+        let landing_lossy = *lossy;
+        *lossy |= decoded.is_some();
+        let parsed = serde_json::from_slice::<Value>(decoded.as_deref().unwrap_or(line))
+            .map_err(|e| e.to_string())
+            .and_then(|v| folder.line(v));
         match parsed {
-            Ok(Some(done)) => self.land(folder.kind, done, &origin, sink).await.map(|()| 0),
+            // The record completed by this line ended before it: this line's bytes are not in it.
+            Ok(Some(done)) => self.land(folder.kind, done, &origin, landing_lossy, sink).await.map(|()| 0),
             Ok(None) => Ok(0),
             Err(why) => {
                 sink.quarantine_body(&origin, &why, String::from_utf8_lossy(line).into_owned()).await?;
@@ -287,7 +297,14 @@ impl BulkRunner {
 impl BulkRunner {
     /// Lands a folded record, first reading what a bulk query cannot: an order's refund lines
     /// and transactions (connections inside the `refunds` list).
-    async fn land(&self, kind: Kind, mut record: Value, origin: &str, sink: &mut RecordSink<'_, '_>) -> Result<()> {
+    async fn land(
+        &self,
+        kind: Kind,
+        mut record: Value,
+        origin: &str,
+        lossy: bool,
+        sink: &mut RecordSink<'_, '_>,
+    ) -> Result<()> {
         let refunded = record.get("refunds").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
         if kind == Kind::Orders && refunded {
             let id = record.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -309,7 +326,7 @@ impl BulkRunner {
                 }
             }
         }
-        sink.push(record, origin).await
+        if lossy { sink.push_lossy(record, origin).await } else { sink.push(record, origin).await }
     }
 }
 
