@@ -203,7 +203,8 @@ impl BatchBuilder {
         for (i, col) in self.contract.columns.iter().enumerate() {
             let value = if col.parent_id { &parent } else { values[i].unwrap_or(&Value::Null) };
             let fail = |message: String| RecordError { record_id: record_id(), field: col.name.clone(), message };
-            let cell = convert(value, col.column_type).map_err(fail)?;
+            let latest = self.landed_at_micros.saturating_add(MAX_AHEAD_MICROS);
+            let cell = convert(value, col.column_type, latest).map_err(fail)?;
             if cell == Cell::Null && !col.nullable {
                 let at = col.path.as_deref().unwrap_or("the parent id");
                 return Err(fail(format!("required field is missing (expected at {at})")));
@@ -235,12 +236,14 @@ impl BatchBuilder {
     }
 }
 
-/// 2099-12-31T23:59:59.999999Z. Timestamps after it (sentinels like 9999-12-31 included) or
-/// before 1970 are vendor bugs: the transform's nanosecond timestamps end in 2262, and its
-/// calendars would span the centuries between (DECISIONS D42).
-const MAX_TIMESTAMP_MICROS: i64 = 4_102_444_799_999_999;
+/// How far after landing a timestamp may lie (scheduled sends are days or weeks ahead). Later
+/// ones (sentinels like 9999-12-31 included) or any before 1970 are vendor bugs: the
+/// transform's calendars run to the latest date they see, so one such value would have every
+/// mart span decades (DECISIONS D42).
+const MAX_AHEAD_MICROS: i64 = 366 * 86_400 * 1_000_000;
 
-fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
+/// Types one value; timestamps must lie in `0..=latest` (microseconds since 1970).
+fn convert(v: &Value, t: ColumnType, latest: i64) -> Result<Cell, String> {
     if v.is_null() {
         return Ok(Cell::Null);
     }
@@ -283,8 +286,13 @@ fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
         }
         ColumnType::Timestamp => {
             let t = parse_timestamp(v).ok_or_else(|| wrong("an ISO-8601 timestamp or epoch seconds"))?;
-            if !(0..=MAX_TIMESTAMP_MICROS).contains(&t) {
-                return Err(format!("{} is outside 1970-01-01 ..= 2099-12-31 (DECISIONS D42)", describe(v)));
+            if !(0..=latest).contains(&t) {
+                let until = DateTime::from_timestamp_micros(latest).map(|d| d.date_naive().to_string());
+                return Err(format!(
+                    "{} is outside 1970-01-01 ..= {} (a year after landing; DECISIONS D42)",
+                    describe(v),
+                    until.unwrap_or_default()
+                ));
             }
             Cell::Micros(t)
         }
@@ -448,13 +456,14 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_outside_1970_to_2099_are_refused() {
-        let mut b = builder();
-        b.push(&event("e1", json!("2099-12-31T23:59:59.999999Z"), json!(1)), None).unwrap();
+    fn timestamps_before_1970_or_a_year_after_landing_are_refused() {
+        let landed = DateTime::parse_from_rfc3339("2026-12-01T06:00:00Z").unwrap().to_utc();
+        let mut b = BatchBuilder::new(crate::contract::raw("klaviyo", "events").unwrap(), "run-1", landed);
+        b.push(&event("e1", json!("2027-12-01T06:00:00Z"), json!(1)), None).unwrap();
         b.push(&event("e2", json!(0), json!(1)), None).unwrap();
         let outside = [
             ("e3", json!("1969-12-31T23:59:59Z")),
-            ("e4", json!(4_102_444_800i64)),
+            ("e4", json!((landed.timestamp() + 367 * 86_400))),
             ("e5", json!(-1)),
             ("e6", json!("9999-12-31T23:59:59Z")),
         ];
