@@ -191,16 +191,15 @@ fn klaviyo_faults(fake: &lifecycle_etl::fake::FakeServer) {
 
 /// Events and profiles: each bad record quarantined or coerced, the good ones all landed.
 async fn check_klaviyo(storage: &Storage, all: &[Quarantined], stderr: &str) {
-    let storage = storage.clone();
     // Quarantined events: each names the field, and the record when it had an id.
     let bad_events = [
-        entry(&all, "klaviyo", "events", "datetime", "got string \"yesterday\""),
-        entry(&all, "klaviyo", "events", "value", "expected a decimal amount, got object"),
-        entry(&all, "klaviyo", "events", "id", "required field is missing"),
-        entry(&all, "klaviyo", "events", "datetime", "required field is missing"),
-        entry(&all, "klaviyo", "events", "datetime", "9999-12-31T00:00:00Z\" is outside 1970-01-01"),
-        entry(&all, "klaviyo", "events", "datetime", "1969-07-20T20:17:40Z\" is outside 1970-01-01"),
-        entry(&all, "klaviyo", "events", "/attributes/event_properties/$flow", "not UTF-8"),
+        entry(all, "klaviyo", "events", "datetime", "got string \"yesterday\""),
+        entry(all, "klaviyo", "events", "value", "expected a decimal amount, got object"),
+        entry(all, "klaviyo", "events", "id", "required field is missing"),
+        entry(all, "klaviyo", "events", "datetime", "required field is missing"),
+        entry(all, "klaviyo", "events", "datetime", "9999-12-31T00:00:00Z\" is outside 1970-01-01"),
+        entry(all, "klaviyo", "events", "datetime", "1969-07-20T20:17:40Z\" is outside 1970-01-01"),
+        entry(all, "klaviyo", "events", "/attributes/event_properties/$flow", "not UTF-8"),
     ];
     assert_eq!(bad_events[2].record_id, None, "a record without an id is named as such");
     for q in &bad_events[..6] {
@@ -213,69 +212,69 @@ async fn check_klaviyo(storage: &Storage, all: &[Quarantined], stderr: &str) {
     let bad_event_ids: BTreeSet<String> = bad_events.iter().filter_map(|q| q.record_id.clone()).collect();
     assert_eq!(bad_event_ids.len(), 6);
     for id in &bad_event_ids {
-        assert_eq!(scalar(&storage, &format!("select count(*) from raw_klaviyo__events where id = '{id}'")).await, 0);
+        assert_eq!(scalar(storage, &format!("select count(*) from raw_klaviyo__events where id = '{id}'")).await, 0);
     }
     // Every good event landed: the brand's events but the seven quarantined ones.
-    let landed = scalar(&storage, "select count(distinct id) from raw_klaviyo__events").await as u64;
+    let landed = scalar(storage, "select count(distinct id) from raw_klaviyo__events").await as u64;
     assert_eq!(landed, small_brand().1.totals.events - 7, "good events all land");
     assert_eq!(
-        scalar(&storage, "select count(*) from stg_klaviyo__events").await as u64,
+        scalar(storage, "select count(*) from stg_klaviyo__events").await as u64,
         small_brand().1.totals.events - 7
     );
-    assert_error_names(&stderr, "klaviyo", "events", &all);
+    assert_error_names(stderr, "klaviyo", "events", all);
 
     // Coerced events hold what the rules say.
     let got = rows(
-        &storage,
+        storage,
         "select cast(datetime as varchar) from raw_klaviyo__events where _raw like '%\"datetime\":1786000000%'",
     )
     .await;
     let epoch = chrono::DateTime::from_timestamp(1_786_000_000, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ");
     assert_eq!(got, vec![vec![epoch.to_string()]], "epoch seconds read as UTC");
     let got =
-        rows(&storage, "select cast(value as varchar) from raw_klaviyo__events where _raw like '%\"4321.5\"%'").await;
+        rows(storage, "select cast(value as varchar) from raw_klaviyo__events where _raw like '%\"4321.5\"%'").await;
     assert_eq!(got, vec![vec!["4321.5000".to_string()]], "a numeric string is the decimal it spells");
     let sql = format!("select event_id from stg_klaviyo__events where occurred_at >= timestamp '{}'", ahead(29));
-    assert_eq!(rows(&storage, &sql).await.len(), 1, "a month ahead lands as is");
-    let unknown = rows(&storage, "select id from raw_klaviyo__events where _raw like '%lce_unknown_field%'").await;
+    assert_eq!(rows(storage, &sql).await.len(), 1, "a month ahead lands as is");
+    let unknown = rows(storage, "select id from raw_klaviyo__events where _raw like '%lce_unknown_field%'").await;
     assert_eq!(unknown.len(), 1, "an unknown field lands, kept in _raw");
 
     // Duplicates: two copies in raw, one in staging.
-    let twice = rows(&storage, "select id from raw_klaviyo__events group by id having count(*) = 2").await;
+    let twice = rows(storage, "select id from raw_klaviyo__events group by id having count(*) = 2").await;
     assert_eq!(twice.len(), 2, "the in-page and the cross-page duplicate: {twice:?}");
     for id in twice {
         let sql = format!("select count(*) from stg_klaviyo__events where event_id = '{}'", id[0]);
-        assert_eq!(scalar(&storage, &sql).await, 1, "staging keeps one copy of {}", id[0]);
+        assert_eq!(scalar(storage, &sql).await, 1, "staging keeps one copy of {}", id[0]);
     }
 
     // Profiles: a huge string lands whole, a number for a text field is its digits, a missing
     // cursor and bytes that are not UTF-8 are quarantined.
     let huge =
-        rows(&storage, "select id, length(external_id) from raw_klaviyo__profiles where length(external_id) > 1000")
+        rows(storage, "select id, length(external_id) from raw_klaviyo__profiles where length(external_id) > 1000")
             .await;
     assert_eq!(huge.len(), 1, "{huge:?}");
     assert_eq!(huge[0][1], HUGE.to_string());
     let phone =
-        rows(&storage, "select phone_number from raw_klaviyo__profiles where phone_number = '15551234567'").await;
+        rows(storage, "select phone_number from raw_klaviyo__profiles where phone_number = '15551234567'").await;
     assert_eq!(phone.len(), 1, "a number for a text field lands as its digits");
-    let no_cursor = entry(&all, "klaviyo", "profiles", "updated", "required field is missing");
-    let not_utf8 = entry(&all, "klaviyo", "profiles", "/attributes/first_name", "not UTF-8");
+    let no_cursor = entry(all, "klaviyo", "profiles", "updated", "required field is missing");
+    let not_utf8 = entry(all, "klaviyo", "profiles", "/attributes/first_name", "not UTF-8");
     assert!(not_utf8.body["attributes"]["first_name"].as_str().unwrap().contains('\u{FFFD}'));
     assert_eq!(all.iter().filter(|q| q.stream == "profiles").count(), 2);
-    let landed = scalar(&storage, "select count(distinct id) from raw_klaviyo__profiles").await as u64;
+    let landed = scalar(storage, "select count(distinct id) from raw_klaviyo__profiles").await as u64;
     assert_eq!(landed, small_brand().1.totals.profiles - 2, "good profiles all land");
     assert_eq!(
-        scalar(&storage, "select count(*) from stg_klaviyo__profiles").await as u64,
+        scalar(storage, "select count(*) from stg_klaviyo__profiles").await as u64,
         small_brand().1.totals.profiles - 2
     );
     for q in [no_cursor, not_utf8] {
         let id = q.record_id.as_deref().expect("profile id");
-        assert_eq!(scalar(&storage, &format!("select count(*) from raw_klaviyo__profiles where id = '{id}'")).await, 0);
+        assert_eq!(scalar(storage, &format!("select count(*) from raw_klaviyo__profiles where id = '{id}'")).await, 0);
     }
-    assert_error_names(&stderr, "klaviyo", "profiles", &all);
+    assert_error_names(stderr, "klaviyo", "profiles", all);
     // The other Klaviyo streams were untouched.
     assert_eq!(
-        scalar(&storage, "select count(*) from stg_klaviyo__metrics").await as u64,
+        scalar(storage, "select count(*) from stg_klaviyo__metrics").await as u64,
         small_brand().1.totals.metrics
     );
 }
@@ -299,46 +298,46 @@ fn shopify_faults(fake: &lifecycle_etl::fake::FakeServer) {
 /// Orders from the bulk export: each bad order quarantined or coerced, the good ones all landed.
 async fn check_shopify(storage: &Storage, all: &[Quarantined], stderr: &str, now: chrono::DateTime<chrono::Utc>) {
     let bad = [
-        entry(&all, "shopify", "orders", "legacy_resource_id", "expected an integer"),
-        entry(&all, "shopify", "orders", "updated_at", "required field is missing"),
-        entry(&all, "shopify", "orders", "processed_at", "outside 1970-01-01"),
-        entry(&all, "shopify", "orders", "created_at", "outside 1970-01-01"),
-        entry(&all, "shopify", "orders", "/email", "not UTF-8"),
+        entry(all, "shopify", "orders", "legacy_resource_id", "expected an integer"),
+        entry(all, "shopify", "orders", "updated_at", "required field is missing"),
+        entry(all, "shopify", "orders", "processed_at", "outside 1970-01-01"),
+        entry(all, "shopify", "orders", "created_at", "outside 1970-01-01"),
+        entry(all, "shopify", "orders", "/email", "not UTF-8"),
     ];
-    assert_error_names(&stderr, "shopify", "orders", &all);
+    assert_error_names(stderr, "shopify", "orders", all);
     for q in &bad {
         let id = q.record_id.as_deref().expect("order id");
         assert!(stderr.contains(&format!("\"record_id\":\"{id}\"")), "the warning names {id}");
-        assert_eq!(scalar(&storage, &format!("select count(*) from raw_shopify__orders where id = '{id}'")).await, 0);
+        assert_eq!(scalar(storage, &format!("select count(*) from raw_shopify__orders where id = '{id}'")).await, 0);
     }
 
     // Every good order landed (the fake serves orders created up to its clock).
     let orders: Vec<SimOrder> = small_brand().0.read_all(Entity::Orders).unwrap();
     let served: Vec<&SimOrder> = orders.iter().filter(|o| o.created_at <= now).collect();
-    let landed = scalar(&storage, "select count(distinct id) from raw_shopify__orders").await as usize;
+    let landed = scalar(storage, "select count(distinct id) from raw_shopify__orders").await as usize;
     assert_eq!(landed, served.len() - 5, "good orders all land");
     let bad_ids: BTreeSet<String> = bad.iter().filter_map(|q| q.record_id.clone()).collect();
     let good = |o: &&&SimOrder| !o.test && !bad_ids.contains(&format!("gid://shopify/Order/{}", o.order_id));
-    let staged = scalar(&storage, "select count(*) from stg_shopify__orders").await as usize;
+    let staged = scalar(storage, "select count(*) from stg_shopify__orders").await as usize;
     assert_eq!(staged, served.iter().filter(good).count(), "each good non-test order staged once");
 
     // Coerced and kept values.
     let amount = rows(
-        &storage,
+        storage,
         "select cast(total_price_amount as varchar) from raw_shopify__orders where total_price_amount = 12345.6789",
     )
     .await;
     assert_eq!(amount.len(), 1, "a number for a money string is the same amount");
     let far = format!("select id from raw_shopify__orders where processed_at >= timestamp '{}'", ahead(29));
     assert_eq!(rows(storage, &far).await.len(), 1, "a month ahead lands as is");
-    let unknown = rows(&storage, "select id from raw_shopify__orders where _raw like '%lceUnknownField%'").await;
+    let unknown = rows(storage, "select id from raw_shopify__orders where _raw like '%lceUnknownField%'").await;
     assert_eq!(unknown.len(), 1);
-    let huge = rows(&storage, "select length(name) from raw_shopify__orders where length(name) > 1000").await;
+    let huge = rows(storage, "select length(name) from raw_shopify__orders where length(name) > 1000").await;
     assert_eq!(huge, vec![vec![HUGE.to_string()]]);
     // The repeated order (with its lines) lands twice and stages once with all its lines.
-    let twice = rows(&storage, "select id from raw_shopify__orders group by id having count(*) = 2").await;
+    let twice = rows(storage, "select id from raw_shopify__orders group by id having count(*) = 2").await;
     assert_eq!(twice.len(), 1, "{twice:?}");
     let sql = format!("select count(*) from stg_shopify__orders where order_gid = '{}'", twice[0][0]);
     let test = served.iter().any(|o| o.test && format!("gid://shopify/Order/{}", o.order_id) == twice[0][0]);
-    assert_eq!(scalar(&storage, &sql).await, i64::from(!test), "staging keeps one copy");
+    assert_eq!(scalar(storage, &sql).await, i64::from(!test), "staging keeps one copy");
 }
