@@ -5,7 +5,7 @@
 //! quarantined naming source, stream, record id and field, or coerced by the stated rule; and
 //! duplicates are one row after staging.
 //!
-//! Run time: about 90 s in a debug build on two cores under a load of 8 (a one-month brand:
+//! Run time: 73 to 88 s in a debug build on two cores under a load of 7 to 8 (a one-month brand:
 //! each source synced once by the binary in about 3 s, then one transform of every model, the
 //! bulk of the time).
 
