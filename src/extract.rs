@@ -97,8 +97,12 @@ fn outcome(
                 source_name: job.source.into(),
                 stream: job.spec.name.into(),
                 message: format!(
-                    "{} page(s) or record(s) quarantined under _quarantine/{}/{}/{}/",
-                    summary.quarantined_pages, ctx.run_id, job.source, job.spec.name
+                    "{} page(s) or record(s) quarantined under _quarantine/{}/{}/{}/ (the first: {})",
+                    summary.quarantined_pages,
+                    ctx.run_id,
+                    job.source,
+                    job.spec.name,
+                    counters.first_quarantined.lock().expect("first quarantined lock").as_deref().unwrap_or("?")
                 ),
                 cause: None,
             };
@@ -125,6 +129,9 @@ struct Counters {
     bytes: AtomicU64,
     pages: AtomicU64,
     quarantined: AtomicU64,
+    /// What the first quarantine entry names (record id and field, or the page), for the
+    /// stream's error: the entries themselves hold the rest.
+    first_quarantined: std::sync::Mutex<Option<String>>,
     parts: AtomicU32,
 }
 
@@ -140,6 +147,7 @@ impl Counters {
             bytes: AtomicU64::new(0),
             pages: AtomicU64::new(0),
             quarantined: AtomicU64::new(0),
+            first_quarantined: std::sync::Mutex::new(None),
             parts: AtomicU32::new(0),
         }
     }
@@ -464,6 +472,13 @@ impl PageReader<'_> {
                 Err(e) => return Err(http_error(source, stream, e)),
             };
             self.counters.pages.fetch_add(1, Ordering::Relaxed);
+            let decoded = decode_lossy(&page.bytes).map(|bytes| Page {
+                url: page.url.clone(),
+                bytes,
+                headers: page.headers.clone(),
+            });
+            let lossy = decoded.is_some();
+            let page = decoded.unwrap_or(page);
             let (records, following) = match self.split_page(&page, body.as_ref()) {
                 Ok(split) => split,
                 Err(message) => {
@@ -479,7 +494,7 @@ impl PageReader<'_> {
             };
             let n = records.len() as u64;
             for record in records {
-                sink.land(record, parent_id, &page.url).await?;
+                sink.land(record, parent_id, &page.url, lossy).await?;
             }
             self.counters.read.fetch_add(n, Ordering::Relaxed);
             self.counters.show();
@@ -564,6 +579,11 @@ impl PageReader<'_> {
     ) -> Result<()> {
         let n = self.counters.quarantined.fetch_add(1, Ordering::Relaxed) as u32;
         let (source, stream) = (self.job.source, self.job.spec.name);
+        self.counters.first_quarantined.lock().expect("first quarantined lock").get_or_insert_with(|| match &field {
+            // No value here: the error is logged, and values can be personal.
+            Some(field) => format!("record {}, field {field}", record_id.as_deref().unwrap_or("<no id>")),
+            None => format!("page {url}"),
+        });
         let entry = serde_json::json!({
             "source": source, "stream": stream, "run_id": self.ctx.run_id, "page_url": url,
             "error": error, "record_id": record_id, "field": field, "body": body,
@@ -588,7 +608,14 @@ impl RecordSink<'_, '_> {
     /// the raw contract is quarantined instead.
     pub async fn push(&mut self, record: Value, origin: &str) -> Result<()> {
         self.reader.counters.read.fetch_add(1, Ordering::Relaxed);
-        self.land(Record::Parsed(record), None, origin).await
+        self.land(Record::Parsed(record), None, origin, false).await
+    }
+
+    /// [`RecordSink::push`] for a record read from a body that was not valid UTF-8 and was
+    /// decoded by [`decode_lossy`]: a record holding U+FFFD is quarantined instead.
+    pub async fn push_lossy(&mut self, record: Value, origin: &str) -> Result<()> {
+        self.reader.counters.read.fetch_add(1, Ordering::Relaxed);
+        self.land(Record::Parsed(record), None, origin, true).await
     }
 
     /// Counts one request made outside the page loop (polls, downloads).
@@ -610,9 +637,15 @@ impl RecordSink<'_, '_> {
         self.reader.job.spec.name
     }
 
-    async fn land(&mut self, record: Record<'_>, parent_id: Option<&str>, origin: &str) -> Result<()> {
+    async fn land(&mut self, record: Record<'_>, parent_id: Option<&str>, origin: &str, lossy: bool) -> Result<()> {
         let reader = self.reader;
         let (source, stream) = (reader.job.source, reader.job.spec.name);
+        if lossy && let Some((value, field)) = replaced_bytes(&record) {
+            let record_id = self.builder.record_id(&value);
+            tracing::warn!(source, stream, record_id = record_id.as_deref().unwrap_or(""), field = %field, "Record quarantined.");
+            let why = "bytes that are not UTF-8 (kept here as U+FFFD)";
+            return reader.quarantine(origin, why, record_id, Some(field), value).await;
+        }
         let pushed = match &record {
             Record::Raw(raw) => self.builder.push_raw(raw.get(), parent_id),
             Record::Parsed(v) => self.builder.push(v, parent_id),
@@ -672,6 +705,39 @@ impl RecordSink<'_, '_> {
             }
         }
         WindowError { files: self.files, error }
+    }
+}
+
+/// A body that is not valid UTF-8, decoded with each invalid sequence as U+FFFD (`None` when
+/// it is valid). The body's records still parse; the ones holding U+FFFD are quarantined
+/// (DECISIONS D42), so one bad string does not cost its page's good records.
+pub fn decode_lossy(bytes: &[u8]) -> Option<bytes::Bytes> {
+    match String::from_utf8_lossy(bytes) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(text) => Some(text.into()),
+    }
+}
+
+/// The record parsed, and the JSON pointer of its first string (or key) holding U+FFFD.
+fn replaced_bytes(record: &Record<'_>) -> Option<(Value, String)> {
+    let value = match record {
+        Record::Raw(raw) if !raw.get().contains('\u{FFFD}') => return None,
+        Record::Raw(raw) => serde_json::from_str(raw.get()).ok()?,
+        Record::Parsed(v) => v.clone(),
+    };
+    let field = replacement_at(&value, String::new())?;
+    Some((value, field))
+}
+
+fn replacement_at(v: &Value, at: String) -> Option<String> {
+    let key = |k: &str| format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+    match v {
+        Value::String(s) if s.contains('\u{FFFD}') => Some(if at.is_empty() { "/".into() } else { at }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| replacement_at(x, format!("{at}/{i}"))),
+        Value::Object(map) => {
+            map.iter().find_map(|(k, x)| if k.contains('\u{FFFD}') { Some(key(k)) } else { replacement_at(x, key(k)) })
+        }
+        _ => None,
     }
 }
 

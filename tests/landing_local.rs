@@ -110,18 +110,3 @@ async fn wrong_key_fails_fast_as_configuration_naming_the_source() {
     assert!(!dir.path().join("data/_state").exists());
     fake.shutdown().await;
 }
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}

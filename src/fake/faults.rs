@@ -38,7 +38,73 @@ enum Kind {
     /// The last record of a JSON:API page that has a next link is repeated as the first
     /// record of the following page; `carried` holds it in between.
     Duplicate { carried: Option<Value> },
+    /// One record of the next successful response that has it is rewritten as `corruption` says.
+    Corrupt { target: RecordTarget, corruption: Corruption },
 }
+
+/// Which record of a response a [`Corruption`] hits.
+#[derive(Debug, Clone)]
+pub struct RecordTarget {
+    /// JSON pointer to the record array (`/data` for JSON:API, `/data/orders/nodes` for a
+    /// GraphQL connection); `None` for a JSONL body, one record a line.
+    records_at: Option<String>,
+    /// 0-based, counting only the records that have `having`.
+    nth: usize,
+    having: Option<String>,
+}
+
+impl RecordTarget {
+    /// The `nth` record of the array at `records_at` in a JSON body.
+    pub fn json(records_at: &str, nth: usize) -> Self {
+        Self { records_at: Some(records_at.to_string()), nth, having: None }
+    }
+
+    /// The `nth` record line of a JSONL body (bulk results); lines with `__parentId` belong to
+    /// the record line before them and are never counted.
+    pub fn jsonl(nth: usize) -> Self {
+        Self { records_at: None, nth, having: Some("/id".into()) }
+    }
+
+    /// Counts only records with a value at `pointer`.
+    pub fn having(mut self, pointer: &str) -> Self {
+        self.having = Some(pointer.to_string());
+        self
+    }
+}
+
+/// How a record is damaged: the bad input a vendor can send.
+#[derive(Debug, Clone)]
+pub enum Corruption {
+    /// The value at a JSON pointer is replaced or added (a wrong type, an unknown field, a
+    /// huge string, an out-of-range timestamp); missing parent objects are created.
+    Set { pointer: String, value: Value },
+    /// The value at a JSON pointer is removed (a required field missing).
+    Remove { pointer: String },
+    /// The string at a JSON pointer gets raw bytes that are not UTF-8, so the body is no
+    /// longer valid JSON text while staying well framed.
+    InvalidUtf8 { pointer: String },
+    /// The record is served twice in a row (with its child lines, in JSONL).
+    Repeat,
+}
+
+impl Corruption {
+    pub fn set(pointer: &str, value: Value) -> Self {
+        Corruption::Set { pointer: pointer.to_string(), value }
+    }
+
+    pub fn remove(pointer: &str) -> Self {
+        Corruption::Remove { pointer: pointer.to_string() }
+    }
+
+    pub fn invalid_utf8(pointer: &str) -> Self {
+        Corruption::InvalidUtf8 { pointer: pointer.to_string() }
+    }
+}
+
+/// Placed where invalid bytes go, then swapped for them in the serialized body.
+const UTF8_MARKER: &str = "__lce_fault_invalid_utf8__";
+/// What replaces the marker: a lone continuation byte and a byte no UTF-8 text contains.
+const INVALID_UTF8: &[u8] = b"bad \x80\xff bytes";
 
 impl Kind {
     fn pre(&self) -> bool {
@@ -257,6 +323,12 @@ impl Faults {
         self.lock().storm.as_ref().map(|s| s.counts).unwrap_or_default()
     }
 
+    /// One record of the next successful response that has `target` is damaged as `corruption`
+    /// says (several corruptions due on the same response all apply).
+    pub fn corrupt_record(&self, target: RecordTarget, corruption: Corruption) {
+        self.on("").corrupt_record(target, corruption);
+    }
+
     /// Drops every queued rule, latency and the storm.
     pub fn clear(&self) {
         let mut s = self.lock();
@@ -340,6 +412,17 @@ impl Faults {
                         fired = Some(Post::Rewrite(b, "empty_page"));
                     }
                 }
+                Kind::Corrupt { target, corruption } => {
+                    let current = match &fired {
+                        Some(Post::Rewrite(b, _)) => b.clone(),
+                        None => body.clone(),
+                        Some(_) => continue,
+                    };
+                    if let Some(b) = corrupt(&current, target, corruption) {
+                        r.remaining -= 1;
+                        fired = Some(Post::Rewrite(b, "corrupt"));
+                    }
+                }
                 Kind::Duplicate { carried } if fired.is_none() => match carried.take() {
                     None => *carried = last_record_of_page(body),
                     Some(record) => match prepend_record(body, &record) {
@@ -357,7 +440,10 @@ impl Faults {
         if let (Some(rule), Some(st)) = (storm.filter(|r| r.remaining == 0), s.storm.as_mut()) {
             st.served(&rule.kind);
         }
-        fired
+        match fired {
+            Some(Post::Rewrite(b, "corrupt")) => Some(Post::Rewrite(with_invalid_utf8(b), "corrupt")),
+            other => other,
+        }
     }
 }
 
@@ -402,6 +488,92 @@ fn prepend_record(body: &Bytes, record: &Value) -> Option<Bytes> {
     serde_json::to_vec(&doc).ok().map(Bytes::from)
 }
 
+fn corrupt(body: &Bytes, target: &RecordTarget, corruption: &Corruption) -> Option<Bytes> {
+    let has = |v: &Value| target.having.as_deref().is_none_or(|p| v.pointer(p).is_some());
+    let out = match &target.records_at {
+        Some(at) => {
+            let mut doc: Value = serde_json::from_slice(body).ok()?;
+            let records = doc.pointer_mut(at)?.as_array_mut()?;
+            let i = records.iter().enumerate().filter(|(_, r)| has(r)).nth(target.nth)?.0;
+            match corruption {
+                Corruption::Repeat => {
+                    let copy = records[i].clone();
+                    records.insert(i + 1, copy);
+                }
+                _ => damage(&mut records[i], corruption)?,
+            }
+            serde_json::to_vec(&doc).ok()?
+        }
+        None => {
+            let text = std::str::from_utf8(body).ok()?;
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let parsed: Vec<Option<Value>> = lines.iter().map(|l| serde_json::from_str(l).ok()).collect();
+            let is_child = |v: &Option<Value>| v.as_ref().is_some_and(|v| v.get("__parentId").is_some());
+            let i = (0..lines.len())
+                .filter(|&i| !is_child(&parsed[i]) && parsed[i].as_ref().is_some_and(has))
+                .nth(target.nth)?;
+            match corruption {
+                Corruption::Repeat => {
+                    let end = (i + 1..lines.len()).find(|&j| !is_child(&parsed[j])).unwrap_or(lines.len());
+                    let group: Vec<String> = lines[i..end].to_vec();
+                    lines.splice(end..end, group);
+                }
+                _ => {
+                    let mut record = parsed[i].clone()?;
+                    damage(&mut record, corruption)?;
+                    lines[i] = serde_json::to_string(&record).ok()?;
+                }
+            }
+            let mut joined = lines.join("\n");
+            joined.push('\n');
+            joined.into_bytes()
+        }
+    };
+    Some(Bytes::from(out))
+}
+
+/// Swaps each [`UTF8_MARKER`] for the invalid bytes: done once every corruption of a body
+/// applied, since the others read the body as JSON text.
+fn with_invalid_utf8(body: Bytes) -> Bytes {
+    let marker = UTF8_MARKER.as_bytes();
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = &body[..];
+    while let Some(at) = rest.windows(marker.len()).position(|w| w == marker) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(INVALID_UTF8);
+        rest = &rest[at + marker.len()..];
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
+}
+
+/// Applies a value-level corruption to one record; `None` when its pointer does not fit it.
+fn damage(record: &mut Value, corruption: &Corruption) -> Option<()> {
+    match corruption {
+        Corruption::Set { pointer, value } => *pointer_or_insert(record, pointer)? = value.clone(),
+        Corruption::Remove { pointer } => {
+            let (parent, key) = pointer.rsplit_once('/')?;
+            record.pointer_mut(parent)?.as_object_mut()?.remove(key)?;
+        }
+        Corruption::InvalidUtf8 { pointer } => {
+            *pointer_or_insert(record, pointer)? = Value::String(UTF8_MARKER.to_string());
+        }
+        Corruption::Repeat => return None,
+    }
+    Some(())
+}
+
+/// The value at a JSON pointer into objects, creating missing keys on the way.
+fn pointer_or_insert<'v>(mut v: &'v mut Value, pointer: &str) -> Option<&'v mut Value> {
+    for key in pointer.strip_prefix('/')?.split('/') {
+        if v.is_null() {
+            *v = Value::Object(serde_json::Map::new());
+        }
+        v = v.as_object_mut()?.entry(key.replace("~1", "/").replace("~0", "~")).or_insert(Value::Null);
+    }
+    Some(v)
+}
+
 impl FaultScope<'_> {
     pub fn throttle_next(&self, n: u32, retry_after_secs: u64) {
         self.faults.push(&self.prefix, Kind::Throttle { retry_after_secs }, n);
@@ -441,6 +613,10 @@ impl FaultScope<'_> {
         let rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
         self.faults.lock().storm =
             Some(Storm { prefix: self.prefix.clone(), cfg, rng, counts: StormCounts::default() });
+    }
+
+    pub fn corrupt_record(&self, target: RecordTarget, corruption: Corruption) {
+        self.faults.push(&self.prefix, Kind::Corrupt { target, corruption }, 1);
     }
 
     pub fn set_latency(&self, latency: Option<Duration>) {

@@ -17,6 +17,6 @@ pub mod shopify;
 pub mod webhook_sender;
 
 pub use clock::FakeClock;
-pub use faults::{FaultScope, Faults, StormConfig, StormCounts};
+pub use faults::{Corruption, FaultScope, Faults, RecordTarget, StormConfig, StormCounts};
 pub use rate_limit::{Limit, RateLimiter};
 pub use server::{FakeServer, LoggedRequest};

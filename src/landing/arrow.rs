@@ -144,6 +144,16 @@ impl BatchBuilder {
         }
     }
 
+    /// A record's id as the contract reads it (for naming a record that cannot be typed).
+    pub fn record_id(&self, record: &Value) -> Option<String> {
+        let path = self.contract.columns[self.id_column?].path.as_deref()?;
+        match record.pointer(path)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
     /// Rows buffered since the last [`BatchBuilder::finish`].
     pub fn len(&self) -> usize {
         self.rows
@@ -193,7 +203,8 @@ impl BatchBuilder {
         for (i, col) in self.contract.columns.iter().enumerate() {
             let value = if col.parent_id { &parent } else { values[i].unwrap_or(&Value::Null) };
             let fail = |message: String| RecordError { record_id: record_id(), field: col.name.clone(), message };
-            let cell = convert(value, col.column_type).map_err(fail)?;
+            let latest = self.landed_at_micros.saturating_add(MAX_AHEAD_MICROS);
+            let cell = convert(value, col.column_type, latest).map_err(fail)?;
             if cell == Cell::Null && !col.nullable {
                 let at = col.path.as_deref().unwrap_or("the parent id");
                 return Err(fail(format!("required field is missing (expected at {at})")));
@@ -225,7 +236,14 @@ impl BatchBuilder {
     }
 }
 
-fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
+/// How far after landing a timestamp may lie (scheduled sends are days or weeks ahead). Later
+/// ones (sentinels like 9999-12-31 included) or any before 1970 are vendor bugs: the
+/// transform's calendars run to the latest date they see, so one such value would have every
+/// mart span decades (DECISIONS D42).
+const MAX_AHEAD_MICROS: i64 = 366 * 86_400 * 1_000_000;
+
+/// Types one value; timestamps must lie in `0..=latest` (microseconds since 1970).
+fn convert(v: &Value, t: ColumnType, latest: i64) -> Result<Cell, String> {
     if v.is_null() {
         return Ok(Cell::Null);
     }
@@ -267,7 +285,16 @@ fn convert(v: &Value, t: ColumnType) -> Result<Cell, String> {
             Cell::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
         }
         ColumnType::Timestamp => {
-            Cell::Micros(parse_timestamp(v).ok_or_else(|| wrong("an ISO-8601 timestamp or epoch seconds"))?)
+            let t = parse_timestamp(v).ok_or_else(|| wrong("an ISO-8601 timestamp or epoch seconds"))?;
+            if !(0..=latest).contains(&t) {
+                let until = DateTime::from_timestamp_micros(latest).map(|d| d.date_naive().to_string());
+                return Err(format!(
+                    "{} is outside 1970-01-01 ..= {} (a year after landing; DECISIONS D42)",
+                    describe(v),
+                    until.unwrap_or_default()
+                ));
+            }
+            Cell::Micros(t)
         }
         ColumnType::Decimal => Cell::Dec(parse_decimal(v).ok_or_else(|| wrong("a decimal amount"))?),
         ColumnType::ListUtf8 => match v {
@@ -426,5 +453,25 @@ mod tests {
         assert_eq!(parse_timestamp(&json!("1970-01-01T00:00:01")), Some(1_000_000));
         assert_eq!(parse_timestamp(&json!("1970-01-01T01:00:01+01:00")), Some(1_000_000));
         assert_eq!(parse_timestamp(&json!(true)), None);
+    }
+
+    #[test]
+    fn timestamps_before_1970_or_a_year_after_landing_are_refused() {
+        let landed = DateTime::parse_from_rfc3339("2026-12-01T06:00:00Z").unwrap().to_utc();
+        let mut b = BatchBuilder::new(crate::contract::raw("klaviyo", "events").unwrap(), "run-1", landed);
+        b.push(&event("e1", json!("2027-12-01T06:00:00Z"), json!(1)), None).unwrap();
+        b.push(&event("e2", json!(0), json!(1)), None).unwrap();
+        let outside = [
+            ("e3", json!("1969-12-31T23:59:59Z")),
+            ("e4", json!((landed.timestamp() + 367 * 86_400))),
+            ("e5", json!(-1)),
+            ("e6", json!("9999-12-31T23:59:59Z")),
+        ];
+        for (id, t) in outside {
+            let err = b.push(&event(id, t, json!(1)), None).unwrap_err();
+            assert_eq!((err.record_id.as_deref(), err.field.as_str()), (Some(id), "datetime"));
+            assert!(err.message.contains("outside 1970-01-01"), "{err}");
+        }
+        assert_eq!(b.len(), 2);
     }
 }

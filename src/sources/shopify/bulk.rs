@@ -29,6 +29,9 @@ struct Read {
     lines: usize,
     /// Lines quarantined.
     bad: usize,
+    /// Set from the first line that is not UTF-8 on: records landed after it are checked for
+    /// the U+FFFD its bytes became (the record holding them may be folded lines later).
+    lossy: bool,
 }
 
 /// How an operation ended.
@@ -221,7 +224,7 @@ impl BulkRunner {
     async fn download_into(&self, kind: Kind, url: &str, sink: &mut RecordSink<'_, '_>) -> Result<()> {
         use backon::BackoffBuilder;
         let stream = kind.stream();
-        let mut read = Read { folder: Folder::new(kind), lines: 0, bad: 0 };
+        let mut read = Read { folder: Folder::new(kind), lines: 0, bad: 0, lossy: false };
         let mut backoff = crate::http::retry::backoff(self.engine.retry_config()).build();
         loop {
             match self.download_once(url, &mut read, sink).await? {
@@ -234,7 +237,7 @@ impl BulkRunner {
             }
         }
         if let Some(record) = read.folder.finish() {
-            self.land(kind, record, url, sink).await?;
+            self.land(kind, record, url, read.lossy, sink).await?;
         }
         if read.bad > 0 {
             return Err(source_error(
@@ -279,7 +282,7 @@ impl BulkRunner {
             while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n').map(|p| p + start) {
                 line_no += 1;
                 if line_no > read.lines {
-                    read.bad += self.fold_line(&mut read.folder, &buf[start..pos], url, line_no, sink).await?;
+                    read.bad += self.fold_line(&mut read.folder, &buf[start..pos], url, line_no, &mut read.lossy, sink).await?;
                     read.lines = line_no;
                 }
                 start = pos + 1;
@@ -289,7 +292,7 @@ impl BulkRunner {
                 if !buf.iter().all(u8::is_ascii_whitespace) && line_no + 1 > read.lines {
                     line_no += 1;
                     let rest = std::mem::take(&mut buf);
-                    read.bad += self.fold_line(&mut read.folder, &rest, url, line_no, sink).await?;
+                    read.bad += self.fold_line(&mut read.folder, &rest, url, line_no, &mut read.lossy, sink).await?;
                     read.lines = line_no;
                 }
                 return Ok(None);
@@ -304,15 +307,22 @@ impl BulkRunner {
         line: &[u8],
         url: &str,
         line_no: usize,
+        lossy: &mut bool,
         sink: &mut RecordSink<'_, '_>,
     ) -> Result<usize> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(0);
         }
         let origin = format!("{url}#line={line_no}");
-        let parsed = serde_json::from_slice::<Value>(line).map_err(|e| e.to_string()).and_then(|v| folder.line(v));
+        let decoded = crate::extract::decode_lossy(line);
+        let landing_lossy = *lossy;
+        *lossy |= decoded.is_some();
+        let parsed = serde_json::from_slice::<Value>(decoded.as_deref().unwrap_or(line))
+            .map_err(|e| e.to_string())
+            .and_then(|v| folder.line(v));
         match parsed {
-            Ok(Some(done)) => self.land(folder.kind, done, &origin, sink).await.map(|()| 0),
+            // The record completed by this line ended before it: this line's bytes are not in it.
+            Ok(Some(done)) => self.land(folder.kind, done, &origin, landing_lossy, sink).await.map(|()| 0),
             Ok(None) => Ok(0),
             Err(why) => {
                 sink.quarantine_body(&origin, &why, String::from_utf8_lossy(line).into_owned()).await?;
@@ -325,7 +335,14 @@ impl BulkRunner {
 impl BulkRunner {
     /// Lands a folded record, first reading what a bulk query cannot: an order's refund lines
     /// and transactions (connections inside the `refunds` list).
-    async fn land(&self, kind: Kind, mut record: Value, origin: &str, sink: &mut RecordSink<'_, '_>) -> Result<()> {
+    async fn land(
+        &self,
+        kind: Kind,
+        mut record: Value,
+        origin: &str,
+        lossy: bool,
+        sink: &mut RecordSink<'_, '_>,
+    ) -> Result<()> {
         let refunded = record.get("refunds").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
         if kind == Kind::Orders && refunded {
             let id = record.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -347,7 +364,7 @@ impl BulkRunner {
                 }
             }
         }
-        sink.push(record, origin).await
+        if lossy { sink.push_lossy(record, origin).await } else { sink.push(record, origin).await }
     }
 }
 

@@ -159,8 +159,11 @@ impl Gate for CostGate {
     }
 
     fn inspect(&self, body: Option<&Value>, page: &Page) -> Result<(), HttpError> {
-        let envelope: Envelope =
-            serde_json::from_slice(&page.bytes).map_err(|e| page.malformed(format!("not a GraphQL response: {e}")))?;
+        // Bytes that are not UTF-8 in a record's string are the landing's to quarantine (with
+        // the record), not a reason to refuse the whole page here.
+        let decoded = crate::extract::decode_lossy(&page.bytes);
+        let envelope: Envelope = serde_json::from_slice(decoded.as_deref().unwrap_or(&page.bytes))
+            .map_err(|e| page.malformed(format!("not a GraphQL response: {e}")))?;
         let cost = envelope.extensions.and_then(|e| e.cost);
         let mut wait_for_throttle = None;
         if let Some(cost) = &cost {

@@ -114,7 +114,13 @@ impl ShopifyReader {
                 .await
                 .map_err(|e| http_error(super::SOURCE, stream, e))?;
             sink.count_request();
-            let mut doc = match page.json() {
+            let decoded = crate::extract::decode_lossy(&page.bytes);
+            let lossy = decoded.is_some();
+            let parsed = match decoded {
+                Some(text) => serde_json::from_slice::<Value>(&text).map_err(|e| page.malformed(e.to_string())),
+                None => page.json(),
+            };
+            let mut doc = match parsed {
                 Ok(doc) => doc,
                 Err(e) => {
                     sink.quarantine_body(&page.url, &e.to_string(), String::from_utf8_lossy(&page.bytes).into())
@@ -144,7 +150,11 @@ impl ShopifyReader {
             };
             for mut node in nodes {
                 self.complete(&mut node, sink).await?;
-                sink.push(node, &page.url).await?;
+                if lossy {
+                    sink.push_lossy(node, &page.url).await?;
+                } else {
+                    sink.push(node, &page.url).await?;
+                }
             }
             let info = connection.get("pageInfo");
             let more = info.and_then(|i| i.get("hasNextPage")).and_then(Value::as_bool).unwrap_or(false);
