@@ -282,7 +282,8 @@ impl BulkRunner {
             while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n').map(|p| p + start) {
                 line_no += 1;
                 if line_no > read.lines {
-                    read.bad += self.fold_line(&mut read.folder, &buf[start..pos], url, line_no, &mut read.lossy, sink).await?;
+                    read.bad +=
+                        self.fold_line(&mut read.folder, &buf[start..pos], url, line_no, &mut read.lossy, sink).await?;
                     read.lines = line_no;
                 }
                 start = pos + 1;
