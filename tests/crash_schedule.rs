@@ -31,10 +31,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// `lifecycle-etl <step>` on the job, its log in `log`; killed after `kill_after` when given.
 /// Returns whether it was killed (it may finish first) and its exit status.
-fn run(step: &str, job: &Path, log: &Path, kill_after: Option<Duration>) -> (bool, std::process::ExitStatus) {
+fn run(step: &Step, job: &Path, log: &Path, kill_after: Option<Duration>) -> (bool, std::process::ExitStatus) {
     let out = std::fs::File::create(log).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifecycle-etl"))
-        .args([step, "--job", &job.display().to_string()])
+        .args([step.name, "--job", &job.display().to_string()])
+        .args(step.until.iter().flat_map(|t| ["--until".to_string(), t.to_rfc3339()]))
         .env(API_KEY_ENV, API_KEY)
         .env(SHOPIFY_TOKEN_ENV, lifecycle_etl::fake::shopify::DEFAULT_ACCESS_TOKEN)
         .env("LOG_FORMAT", "json")
@@ -55,21 +56,28 @@ fn run(step: &str, job: &Path, log: &Path, kill_after: Option<Duration>) -> (boo
     (true, child.wait().unwrap())
 }
 
+/// A subcommand; syncs read up to the fakes' clock (the brand's "now").
+#[derive(Clone, Copy)]
+struct Step {
+    name: &'static str,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 async fn run_async(
-    step: &'static str,
+    step: Step,
     job: &Path,
     log: &Path,
     kill_after: Option<Duration>,
 ) -> (bool, std::process::ExitStatus) {
     let (job, log) = (job.to_path_buf(), log.to_path_buf());
-    tokio::task::spawn_blocking(move || run(step, &job, &log, kill_after)).await.unwrap()
+    tokio::task::spawn_blocking(move || run(&step, &job, &log, kill_after)).await.unwrap()
 }
 
 /// Runs `step` normally; panics with its log when it fails.
-async fn run_normally(step: &'static str, job: &Path, log: &Path) -> Duration {
+async fn run_normally(step: Step, job: &Path, log: &Path) -> Duration {
     let t = Instant::now();
     let (_, status) = run_async(step, job, log, None).await;
-    assert!(status.success(), "{step} failed: {}", std::fs::read_to_string(log).unwrap_or_default());
+    assert!(status.success(), "{} failed: {}", step.name, std::fs::read_to_string(log).unwrap_or_default());
     t.elapsed()
 }
 
@@ -132,8 +140,10 @@ async fn killed_runs_end_where_a_clean_run_ends() {
 
     // The clean run, timed: the kills are drawn within a normal run's duration.
     let (clean_job, clean, clean_dir) = job("clean");
-    let mut t_sync = run_normally("sync", &clean_job, &clean_dir.join("sync.log")).await;
-    let mut t_transform = run_normally("transform", &clean_job, &clean_dir.join("transform.log")).await;
+    let sync_until = |t| Step { name: "sync", until: Some(t) };
+    let transform = Step { name: "transform", until: None };
+    let mut t_sync = run_normally(sync_until(end), &clean_job, &clean_dir.join("sync.log")).await;
+    let mut t_transform = run_normally(transform, &clean_job, &clean_dir.join("transform.log")).await;
     println!("clean run: sync {t_sync:?}, transform {t_transform:?}");
     let want = table_digests(&clean).await;
 
@@ -148,14 +158,15 @@ async fn killed_runs_end_where_a_clean_run_ends() {
     let mut landed = BTreeMap::<&str, usize>::new();
     println!("clock: {first} to {end}, {step} before each sync");
     for (i, (phase, at)) in kills.iter().enumerate() {
-        let (name, measured) = match phase {
+        let (run_step, measured) = match phase {
             Phase::Sync => {
                 clock = (clock + step).min(end);
                 set_clock(clock);
-                ("sync", t_sync)
+                (sync_until(clock), t_sync)
             }
-            Phase::Transform => ("transform", t_transform),
+            Phase::Transform => (transform, t_transform),
         };
+        let name = run_step.name;
         // A run faster than the one measured may finish before its kill: it counts as a normal
         // run, and the kill is drawn again within the time it took.
         let (mut measured, mut at) = (measured, *at);
@@ -163,7 +174,7 @@ async fn killed_runs_end_where_a_clean_run_ends() {
             let delay = measured.mul_f64(at);
             let log = crash_dir.join(format!("kill-{i:02}-{attempt}.log"));
             let t = Instant::now();
-            let (killed, status) = run_async(name, &crash_job, &log, Some(delay)).await;
+            let (killed, status) = run_async(run_step, &crash_job, &log, Some(delay)).await;
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let (streams, models) = (text.matches("Stream finished.").count(), text.matches("Model built.").count());
             println!("kill {i:02}: {name} after {delay:?}: {status}; {streams} streams, {models} models done");
@@ -177,12 +188,12 @@ async fn killed_runs_end_where_a_clean_run_ends() {
         // The lease runs out at most LEASE_SECS after the killed run's last renewal.
         tokio::time::sleep(Duration::from_millis(LEASE_SECS * 1000 + 100)).await;
         // The next kill of this step is drawn within the duration of its latest normal run.
-        let took = run_normally(name, &crash_job, &crash_dir.join(format!("after-{i:02}.log"))).await;
+        let took = run_normally(run_step, &crash_job, &crash_dir.join(format!("after-{i:02}.log"))).await;
         *(if *phase == Phase::Sync { &mut t_sync } else { &mut t_transform }) = took;
     }
     assert_eq!(clock, end, "the syncs reached the brand's end");
     if kills.last().is_none_or(|(p, _)| *p == Phase::Sync) {
-        run_normally("transform", &crash_job, &crash_dir.join("last-transform.log")).await;
+        run_normally(transform, &crash_job, &crash_dir.join("last-transform.log")).await;
     }
     let got = table_digests(&crashed).await;
     println!("kills that landed: {landed:?}; total {:?}", started.elapsed());

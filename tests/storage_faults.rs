@@ -74,7 +74,12 @@ async fn check_once(storage: &Storage, seen: &mut Seen, during_run: bool) {
             continue;
         };
         let version = (m.name.clone(), p.version.clone());
+        // A version's files never change once named: each is checked when first seen, and all
+        // again (still there) in the last pass.
         let checked = if seen.versions.contains(&version) {
+            if during_run {
+                continue;
+            }
             exist(storage, &p.files).await
         } else {
             let schema = lifecycle_etl::contract::model(&m.layer, &m.name).unwrap().arrow_schema();
@@ -119,7 +124,7 @@ async fn reader(storage: Storage, writing: Arc<AtomicBool>, stop: Arc<AtomicBool
     let mut seen = Seen::default();
     while !stop.load(Ordering::SeqCst) {
         check_once(&storage, &mut seen, writing.load(Ordering::SeqCst)).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     check_once(&storage, &mut seen, false).await;
     seen

@@ -114,14 +114,7 @@ impl S3FaultProxy {
             stats: Mutex::default(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (tx, task) = super::server::serve(listener, app);
         Ok(Self { base_url, shared, shutdown: Some(tx), task })
     }
 
