@@ -7,6 +7,9 @@
 //! multipart uploads whose parts and completions meet faults too. The job's request timeout is
 //! 2 s and a stall holds a write for 3 s: stalled writes time out and are retried.
 //! `LCE_STORAGE_FAULT_SEED` replays another schedule (the seed is printed).
+//!
+//! Slow: 7 to 9 minutes in debug on two loaded cores (three full runs of the three-month brand,
+//! two of them concurrent, against moto); the create-only test takes 10 s.
 
 mod common;
 
