@@ -72,6 +72,14 @@ pub struct StorageConfig {
     /// Name of the variable holding the static secret key that goes with `access_key_id_env`.
     #[serde(default)]
     pub secret_access_key_env: Option<String>,
+    /// Object-store request timeout in seconds (cloud stores); default 30. A request that times
+    /// out is retried like a 5xx, with backoff, up to 10 times within 3 minutes.
+    #[serde(default)]
+    pub request_timeout_seconds: Option<u64>,
+    /// Files larger than this go up as multipart uploads of parts this size; default 10 MiB.
+    /// S3 needs at least 5 MiB; test servers take smaller parts.
+    #[serde(default)]
+    pub multipart_part_bytes: Option<usize>,
 }
 
 /// `[run]`: how a run behaves.
@@ -348,6 +356,8 @@ impl PostscriptWarehouseConfig {
             path_style: self.path_style,
             access_key_id_env: self.access_key_id_env.clone(),
             secret_access_key_env: self.secret_access_key_env.clone(),
+            request_timeout_seconds: None,
+            multipart_part_bytes: None,
         }
     }
 }

@@ -308,6 +308,8 @@ async fn warehouse_tables_land_from_the_local_filesystem() {
         path_style: false,
         access_key_id_env: None,
         secret_access_key_env: None,
+        request_timeout_seconds: None,
+        multipart_part_bytes: None,
     };
     let wh = Storage::open(&wh_cfg, &secrets()).unwrap();
     scenario(&job(&data, "", &exports, "format = \"auto\""), &wh).await;

@@ -6,28 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use lifecycle_etl::config::{Job, Secrets};
 use lifecycle_etl::lock::RunLock;
 use lifecycle_etl::pipeline::{Steps, SyncSelection, execute};
 use lifecycle_etl::storage::Storage;
-
-fn s3_job(endpoint: &str, klaviyo_url: &str) -> (Job, Secrets) {
-    let extra = format!(
-        "endpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nallow_http = true\npath_style = true\n\
-         access_key_id_env = \"TEST_S3_KEY_ID\"\nsecret_access_key_env = \"TEST_S3_SECRET\""
-    );
-    let text = job_toml("s3://lce-test/brands/testbrand", klaviyo_url, &extra, 30);
-    let job = Job::parse(&text, std::path::Path::new("testbrand.toml")).unwrap();
-    let secrets = secrets().with("TEST_S3_KEY_ID", "test").with("TEST_S3_SECRET", "testtest");
-    (job, secrets)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_lands_to_s3_and_reads_back() {
     let moto = Moto::start("lce-test").await;
     let (_, truth) = brand();
     let fake = fake_klaviyo().await;
-    let (job, secrets) = s3_job(&moto.endpoint, &fake.base_url());
+    let (job, secrets) = s3_job(&moto.endpoint, &fake.base_url(), "testbrand", "");
     let out = execute(&job, &secrets, Steps::All, &SyncSelection::default(), None).await.unwrap();
     assert_eq!(out.streams["klaviyo.events"].records, truth.totals.events);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
@@ -43,7 +31,7 @@ async fn run_lands_to_s3_and_reads_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_of_sixteen_concurrent_runs_gets_the_lock() {
     let moto = Moto::start("lce-test").await;
-    let (job, secrets) = s3_job(&moto.endpoint, "http://127.0.0.1:9");
+    let (job, secrets) = s3_job(&moto.endpoint, "http://127.0.0.1:9", "testbrand", "");
     let storage = Arc::new(Storage::open(&job.file.storage, &secrets).unwrap());
     let attempts = (0..16).map(|i| {
         let storage = storage.clone();

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod klaviyo;
 pub mod postscript;
 pub mod rate_limit;
+pub mod s3_faults;
 pub mod server;
 pub mod shopify;
 pub mod webhook_sender;

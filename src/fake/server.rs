@@ -128,6 +128,12 @@ pub(crate) fn start(
     let app = router
         .layer(middleware::from_fn_with_state(FaultLayer { faults: faults.clone(), vendor_error }, faults::layer))
         .layer(middleware::from_fn_with_state(log.clone(), log_layer));
+    let (tx, task) = serve(listener, app);
+    FakeServer { base_url, faults, clock, log, shutdown: tx, task }
+}
+
+/// Serves `app` on the current runtime until the returned sender fires (or is dropped).
+pub(crate) fn serve(listener: TcpListener, app: Router) -> (oneshot::Sender<()>, JoinHandle<()>) {
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -136,7 +142,7 @@ pub(crate) fn start(
             })
             .await;
     });
-    FakeServer { base_url, faults, clock, log, shutdown: tx, task }
+    (tx, task)
 }
 
 async fn log_layer(State(log): State<Log>, req: Request, next: Next) -> Response {

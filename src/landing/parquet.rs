@@ -1,7 +1,6 @@
 //! Parquet files in object storage: the writer settings, named.
 
 use arrow::array::RecordBatch;
-use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -43,8 +42,7 @@ pub fn raw_writer_properties() -> WriterProperties {
 
 /// Writes a landed raw `batch` as one Parquet object at the job-relative path `rel`.
 pub async fn write_file(storage: &Storage, rel: &str, batch: &RecordBatch) -> Result<LandedFile> {
-    let path = storage.path(rel);
-    let writer = BufWriter::new(storage.object_store(), path);
+    let writer = storage.writer(rel);
     let mut w = AsyncArrowWriter::try_new(writer, batch.schema(), Some(raw_writer_properties()))
         .map_err(|e| Error::Internal(format!("parquet writer for {rel}: {e}")))?;
     let fail = |e: parquet::errors::ParquetError| Error::Io {

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::buffered::BufWriter;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ClientConfigKey, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::config::{Secrets, StorageConfig};
 use crate::error::{Error, Result};
@@ -50,12 +51,20 @@ impl StorageUrl {
     }
 }
 
+/// Size of the parts of a multipart upload, and the size above which a file is uploaded in parts
+/// ([`BufWriter`]'s default).
+pub const DEFAULT_PART_BYTES: usize = 10 * 1024 * 1024;
+
+/// Attempts of a create-only write whose outcome was lost (see [`Storage::put_new`]).
+const PUT_NEW_ATTEMPTS: usize = 4;
+
 /// The job's object store and its root prefix.
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     root: ObjPath,
     url: String,
+    part_bytes: usize,
 }
 
 impl std::fmt::Debug for Storage {
@@ -103,6 +112,9 @@ impl Storage {
                         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_string())),
                 );
                 b = b.with_allow_http(cfg.allow_http).with_virtual_hosted_style_request(!cfg.path_style);
+                if let Some(secs) = cfg.request_timeout_seconds {
+                    b = b.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), format!("{secs}s"));
+                }
                 if let (Some(id), Some(secret)) = (&cfg.access_key_id_env, &cfg.secret_access_key_env) {
                     b = b
                         .with_access_key_id(secrets.get(&format!("{key}.access_key_id_env"), id)?)
@@ -126,12 +138,19 @@ impl Storage {
                 (Arc::new(az), prefix)
             }
         };
-        Ok(Self { store, root: ObjPath::from(root), url: cfg.url.clone() })
+        let part_bytes = cfg.multipart_part_bytes.unwrap_or(DEFAULT_PART_BYTES).max(1);
+        Ok(Self { store, root: ObjPath::from(root), url: cfg.url.clone(), part_bytes })
     }
 
     /// A store over an existing object store (tests use an in-memory one).
     pub fn from_store(store: Arc<dyn ObjectStore>, root: &str, url: &str) -> Self {
-        Self { store, root: ObjPath::from(root), url: url.to_string() }
+        Self { store, root: ObjPath::from(root), url: url.to_string(), part_bytes: DEFAULT_PART_BYTES }
+    }
+
+    /// A streaming writer of one object: one PUT when it stays under the part size, else a
+    /// multipart upload. The object appears whole when the writer is shut down, or not at all.
+    pub fn writer(&self, rel: &str) -> BufWriter {
+        BufWriter::with_capacity(self.store.clone(), self.path(rel), self.part_bytes)
     }
 
     /// The underlying store, for DataFusion and the Parquet writer.
@@ -178,13 +197,33 @@ impl Storage {
     }
 
     /// Creates an object only if it does not exist; `Ok(false)` when it already does.
+    ///
+    /// The store's client retries a create after a 5xx but not after a timeout, and a create
+    /// whose success answer was lost comes back from its retry as "already exists". Callers
+    /// (the lock, commits) write bytes no other writer writes, so an existing object holding
+    /// exactly these bytes is this call's own write, and a failed attempt is retried.
     pub async fn put_new(&self, rel: &str, bytes: impl Into<Bytes>) -> Result<bool> {
         let bytes: Bytes = bytes.into();
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&self.path(rel), PutPayload::from(bytes), opts).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(Error::storage(format!("cannot create {rel}"), e)),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+            match self.store.put_opts(&self.path(rel), PutPayload::from(bytes.clone()), opts).await {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    return Ok(self.get(rel).await?.is_some_and(|existing| existing == bytes));
+                }
+                Err(e @ (object_store::Error::NotImplemented { .. } | object_store::Error::Precondition { .. })) => {
+                    return Err(Error::storage(format!("cannot create {rel}"), e));
+                }
+                Err(e) if attempt >= PUT_NEW_ATTEMPTS => {
+                    return Err(Error::storage(format!("cannot create {rel}"), e));
+                }
+                Err(e) => {
+                    tracing::warn!(object = rel, attempt, error = %e, "create-only write failed; will retry.");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt as u64)).await;
+                }
+            }
         }
     }
 

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use datafusion::prelude::{SessionContext, ident, lit};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
-use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +214,7 @@ async fn write_one(
     key: &[String],
 ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut stream = df.execute_stream().await?;
-    let writer = BufWriter::new(storage.object_store(), storage.path(rel));
+    let writer = storage.writer(rel);
     let mut w = AsyncArrowWriter::try_new(writer, schema.clone(), Some(writer_properties()))?;
     if key.is_empty() {
         while let Some(batch) = stream.next().await {

@@ -132,6 +132,46 @@ pub async fn query(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<
     out
 }
 
+/// What a table holds, independent of when its rows were landed: per table, the row count and a
+/// hash of its sorted rows (raw tables: of their distinct primary keys).
+pub async fn table_digests(storage: &Storage) -> std::collections::BTreeMap<String, (usize, String)> {
+    use sha2::Digest;
+    let ctx = published_session(storage).await;
+    let mut out = std::collections::BTreeMap::new();
+    for (_, c) in lifecycle_etl::contract::all().unwrap() {
+        let (table, select) = if c.layer == "raw" {
+            if c.primary_key.is_empty() {
+                continue;
+            }
+            let table = format!("raw_{}__{}", c.source.clone().unwrap(), c.name);
+            let key = c.primary_key.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+            (table.clone(), format!("select distinct {key} from {table}"))
+        } else if c.layer == "restricted" {
+            continue;
+        } else {
+            // These say when the winning copy was landed: they differ between any two histories,
+            // the copy's content does not.
+            let cols = c
+                .columns
+                .iter()
+                .filter(|col| !["_landed_at", "profile_count_as_of", "snapshot_at"].contains(&col.name.as_str()))
+                .map(|col| format!("\"{}\"", col.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (c.name.clone(), format!("select {cols} from {}", c.name))
+        };
+        let mut rows: Vec<String> = query(&ctx, &select).await.into_iter().map(|r| r.join("|")).collect();
+        rows.sort();
+        let mut h = sha2::Sha256::new();
+        for r in &rows {
+            h.update(r.as_bytes());
+            h.update(b"\n");
+        }
+        out.insert(table, (rows.len(), hex::encode(h.finalize())));
+    }
+    out
+}
+
 /// Lands one run's Shopify records through the landing code and commits them.
 pub async fn land(
     storage: &Storage,
@@ -223,6 +263,19 @@ pub async fn run_binary(args: Vec<String>, env: Vec<(String, String)>) -> std::p
     .unwrap()
 }
 
+/// A job on the S3 server at `endpoint` (moto, or a proxy before it) under
+/// `s3://lce-test/brands/<name>`, reading the fake Klaviyo; `storage_extra` adds `[storage]` keys.
+pub fn s3_job(endpoint: &str, klaviyo_url: &str, name: &str, storage_extra: &str) -> (Job, Secrets) {
+    let extra = format!(
+        "endpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nallow_http = true\npath_style = true\n\
+         access_key_id_env = \"TEST_S3_KEY_ID\"\nsecret_access_key_env = \"TEST_S3_SECRET\"\n{storage_extra}"
+    );
+    let text = job_toml(&format!("s3://lce-test/brands/{name}"), klaviyo_url, &extra, 30);
+    let job = Job::parse(&text, Path::new("testbrand.toml")).unwrap();
+    let secrets = secrets().with("TEST_S3_KEY_ID", "test").with("TEST_S3_SECRET", "testtest");
+    (job, secrets)
+}
+
 /// A moto S3 server on a free loopback port, stopped on drop.
 pub struct Moto {
     child: std::process::Child,
@@ -232,10 +285,16 @@ pub struct Moto {
 impl Moto {
     /// Starts `moto_server` (from PATH, or `$MOTO_SERVER`) and creates `bucket`.
     pub async fn start(bucket: &str) -> Moto {
+        Self::start_with(bucket, &[]).await
+    }
+
+    /// [`Moto::start`] with extra environment for the server (moto's settings).
+    pub async fn start_with(bucket: &str, env: &[(&str, &str)]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
         let child = std::process::Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -392,14 +451,23 @@ async fn run_in(
     let store = SimStore::open(dir.join("sim")).unwrap();
     let klaviyo = lifecycle_etl::fake::klaviyo::serve(store.clone(), fake_config()).await.unwrap();
     let (shopify, control) = lifecycle_etl::fake::shopify::serve(store, ShopifyFakeConfig::default()).await.unwrap();
-    let job = brand_job(dir, &klaviyo.base_url(), &shopify.base_url(), cfg.start_date, record);
+    let job = brand_job(dir, &klaviyo.base_url(), &shopify.base_url(), cfg.start_date, record, 30);
     let secrets = secrets().with(SHOPIFY_TOKEN_ENV, DEFAULT_ACCESS_TOKEN);
     let storage = Storage::open(&job.file.storage, &secrets).unwrap();
     run_ok(&job, &secrets, Steps::All, control.clock().now()).await;
     (truth, storage, guard)
 }
 
-fn brand_job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate, record: Option<&str>) -> Job {
+/// The job of a simulated brand served by both fakes, writing under `dir/data`; the file is
+/// `dir/simbrand.toml`.
+pub fn brand_job(
+    dir: &Path,
+    klaviyo_url: &str,
+    shopify_url: &str,
+    start: NaiveDate,
+    record: Option<&str>,
+    lock_ttl: u64,
+) -> Job {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let record_key = match record {
@@ -411,7 +479,7 @@ fn brand_job(dir: &Path, klaviyo_url: &str, shopify_url: &str, start: NaiveDate,
     };
     let text = format!(
         "[job]\nname = \"simbrand\"\nreporting_timezone = \"America/New_York\"\nreporting_currency = \"USD\"\n{record_key}\
-         [storage]\nurl = \"file://{data}\"\n[run]\nlock_ttl_seconds = 30\nbatch_rows = 20000\n\
+         [storage]\nurl = \"file://{data}\"\n[run]\nlock_ttl_seconds = {lock_ttl}\nbatch_rows = 20000\n\
          [sources.klaviyo]\nbase_url = \"{klaviyo_url}\"\napi_key_env = \"{API_KEY_ENV}\"\nstart_date = \"{start}\"\n\
          {TEST_RATE_LIMITS}\
          [sources.shopify]\nbase_url = \"{shopify_url}\"\naccess_token_env = \"{SHOPIFY_TOKEN_ENV}\"\n\
