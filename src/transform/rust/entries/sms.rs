@@ -14,7 +14,7 @@ use arrow::array::Array;
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
-use super::Interval;
+use super::{Interner, Interval};
 use crate::transform::rust::columns::{for_each_batch, micros, text};
 
 /// The SMS platforms whose flows have entries, as `int_flows.platform` names them.
@@ -38,8 +38,8 @@ pub(super) struct Platform {
     subscriber: HashMap<Arc<str>, Arc<str>>,
     /// person → SMS consent intervals of all their subscriber ids.
     consent: HashMap<Arc<str>, Vec<Interval>>,
-    /// (flow id, person) → send times, sorted.
-    sends: HashMap<(Arc<str>, Arc<str>), Vec<i64>>,
+    /// flow id → person → send times, sorted.
+    sends: HashMap<Arc<str>, HashMap<Arc<str>, Vec<i64>>>,
 }
 
 impl Platform {
@@ -66,7 +66,7 @@ impl Platform {
 
     /// The first send of `flow_id` to `person` in `[from, to)`.
     pub(super) fn first_send(&self, flow_id: &str, person: &Arc<str>, from: i64, to: i64) -> Option<i64> {
-        let sends = self.sends.get(&(Arc::from(flow_id), person.clone()))?;
+        let sends = self.sends.get(flow_id)?.get(person)?;
         let i = sends.partition_point(|t| *t < from);
         sends.get(i).copied().filter(|t| *t < to)
     }
@@ -78,14 +78,13 @@ pub(super) async fn load(ctx: &SessionContext, needed: bool) -> Result<HashMap<S
     if !needed {
         return Ok(out);
     }
-    let mut strings: HashMap<String, Arc<str>> = HashMap::new();
-    let mut intern = |s: &str| strings.entry(s.to_string()).or_insert_with(|| Arc::from(s)).clone();
+    let mut strings = Interner::default();
     for_each_batch(ctx, CONSENT_SQL, |b| {
         let (platform, person, id, status) = (text(b, 0)?, text(b, 1)?, text(b, 2)?, text(b, 3)?);
         let (from, to) = (micros(b, 4)?, micros(b, 5)?);
         for r in 0..b.num_rows() {
             let p = out.entry(platform.value(r).to_string()).or_default();
-            let person = intern(person.value(r));
+            let person = strings.get(person.value(r));
             p.subscriber.entry(person.clone()).or_insert_with(|| Arc::from(id.value(r)));
             p.consent.entry(person).or_default().push((
                 from.value(r),
@@ -100,13 +99,14 @@ pub(super) async fn load(ctx: &SessionContext, needed: bool) -> Result<HashMap<S
         let (platform, flow, person, at) = (text(b, 0)?, text(b, 1)?, text(b, 2)?, micros(b, 3)?);
         for r in 0..b.num_rows() {
             let p = out.entry(platform.value(r).to_string()).or_default();
-            p.sends.entry((intern(flow.value(r)), intern(person.value(r)))).or_default().push(at.value(r));
+            let by_person = p.sends.entry(strings.get(flow.value(r))).or_default();
+            by_person.entry(strings.get(person.value(r))).or_default().push(at.value(r));
         }
         Ok(())
     })
     .await?;
     for p in out.values_mut() {
-        for v in p.sends.values_mut() {
+        for v in p.sends.values_mut().flat_map(HashMap::values_mut) {
             v.sort_unstable();
         }
     }
